@@ -1,0 +1,217 @@
+"""Build an index version from source files: incremental, validated, switched atomically.
+
+Unchanged sources (same sha256) are neither re-parsed nor re-embedded; removed sources drop
+out because every build lists the sources afresh. A new version is written to a temporary
+folder, validated by loading it, renamed into place and only then made ACTIVE, so a failed
+or killed build leaves the serving index as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from index.bm25 import BM25Index
+from index.cache import EmbeddingCache, ParseCache, text_key
+from index.embedder import Embedder
+from index.store import FORMAT, file_checksums, load_version, prune_versions, set_active, write_jsonl
+from index.vectors import build_faiss, write_faiss
+from ingest.discover import discover_sources, find_near_duplicates, link_studies
+from ingest.loaders import SourceError
+from ingest.parse import ParsedSource, parse_isolated
+from peerqa.records import IngestReport, SourceStatus
+from peerqa.settings import Settings
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str, float], None]
+PACKAGES = ("sentence-transformers", "transformers", "torch", "faiss-cpu", "bm25s", "pypdf", "langchain-core", "numpy")
+
+
+class BuildError(Exception):
+    """Nothing could be built; the serving index is untouched."""
+
+
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    out["python"] = platform.python_version()
+    return out
+
+
+def _no_progress(_msg: str, _frac: float) -> None:
+    return None
+
+
+def build_index(
+    settings: Settings,
+    embedder: Embedder,
+    paths: list[Path] | None = None,
+    rebuild: bool = False,
+    progress: Progress = _no_progress,
+    parse_timeout_s: float = 120.0,
+) -> IngestReport:
+    started = time.monotonic()
+    index_dir = settings.index_dir
+    index_dir.mkdir(parents=True, exist_ok=True)
+    cache_dir = settings.resolved_cache_dir
+    settings_hash = settings.index_hash()
+    if rebuild:
+        shutil.rmtree(cache_dir / "parsed", ignore_errors=True)
+    parse_cache = ParseCache(cache_dir / "parsed", settings_hash)
+
+    report = IngestReport()
+    files, statuses = discover_sources(paths or [settings.sources_dir], settings.sources_dir)
+    report.sources.extend(statuses)
+
+    parsed: list[ParsedSource] = []
+    seen_hashes: dict[str, str] = {}
+    for i, path in enumerate(files):
+        progress(f"Reading {path.name}", i / max(1, len(files)))
+        status = SourceStatus(path=path.name, status="failed")
+        report.sources.append(status)
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError as exc:
+            status.status, status.error = "failed", f"cannot read file ({exc.strerror or exc})"
+            continue
+        status.source_id = digest
+        if digest in seen_hashes:
+            status.status, status.error = "duplicate", f"same bytes as {seen_hashes[digest]}"
+            report.warnings.append(f"{path.name}: duplicate of {seen_hashes[digest]}, ingested once")
+            continue
+        seen_hashes[digest] = path.name
+        cached = None if rebuild else parse_cache.get(digest)
+        if cached is not None:
+            cached.source.path = path.name
+            for chunk in cached.chunks:
+                chunk.source_path = path.name
+            parsed.append(cached)
+            status.status, status.chunks = "ok", len(cached.chunks)
+            continue
+        try:
+            result = parse_isolated(path, digest, settings.chunking, settings.model, timeout_s=parse_timeout_s)
+        except SourceError as exc:
+            status.status, status.error = "failed", str(exc)
+            log.warning("%s: %s", path.name, exc)
+            continue
+        parse_cache.put(result)
+        parsed.append(result)
+        status.status, status.chunks = "ok", len(result.chunks)
+
+    for dup, original in find_near_duplicates(parsed):
+        st = next(s for s in report.sources if s.source_id == dup.source.id)
+        st.status, st.chunks = "duplicate", 0
+        st.error = f"near-duplicate of {original.source.path}"
+        report.warnings.append(f"{dup.source.path}: near-duplicate of {original.source.path}, ingested once")
+        parsed.remove(dup)
+    link_studies(parsed)
+
+    chunks = [c for p in parsed for c in p.chunks]
+    if not chunks:
+        raise BuildError("no source could be ingested: " + "; ".join(f"{s.path}: {s.error}" for s in report.sources if s.error))
+
+    # Embeddings: reuse what the cache holds for this model, embed the rest.
+    progress("Embedding passages", 0.5)
+    cache = EmbeddingCache(cache_dir / "embeddings.sqlite", embedder.sha256)
+    keys = [text_key(c.embed_text) for c in chunks]
+    have = cache.get_many(list(dict.fromkeys(keys)))
+    missing = [k for k in dict.fromkeys(keys) if k not in have]
+    by_key = {k: c.embed_text for k, c in zip(keys, chunks, strict=True)}
+    if missing:
+        batch = 64
+        for start in range(0, len(missing), batch):
+            part = missing[start : start + batch]
+            vecs = embedder.embed([by_key[k] for k in part])
+            new = dict(zip(part, vecs, strict=True))
+            cache.put_many(new)
+            have.update(new)
+            progress(f"Embedding passages ({min(start + batch, len(missing))}/{len(missing)})", 0.5 + 0.4 * (start + batch) / len(missing))
+    cache.close()
+    vectors = np.vstack([have[k] for k in keys]).astype("float32")
+    report.embedded = len(missing)
+    report.reused = len(set(keys)) - len(missing)
+
+    progress("Writing index", 0.92)
+    version = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + settings_hash[:8]
+    tmp = index_dir / f".build-{version}"
+    tmp.mkdir(parents=True)
+    try:
+        write_jsonl(tmp / "chunks.jsonl", chunks)
+        refs = {r.id: r for p in parsed for r in p.references}
+        write_jsonl(tmp / "references.jsonl", list(refs.values()))
+        outline = {
+            p.source.id: {
+                "path": p.source.path,
+                "outline": [o.model_dump() for o in p.outline],
+                "subsections": p.subsections,
+                "glossary": p.glossary,
+            }
+            for p in parsed
+        }
+        (tmp / "outline.json").write_text(json.dumps(outline, indent=1, ensure_ascii=False), encoding="utf-8")
+        write_faiss(
+            build_faiss(vectors, settings.index.faiss_type, settings.index.hnsw_m, settings.index.ivf_nlist),
+            tmp / "vectors.faiss",
+        )
+        (tmp / "bm25").mkdir()
+        BM25Index.build([c.text + " " + " › ".join(c.section_path) for c in chunks]).save(tmp / "bm25")
+        seen = sum(p.citations_seen for p in parsed)
+        resolved = sum(p.citations_resolved for p in parsed)
+        report.citation_link_rate = round(resolved / seen, 4) if seen else None
+        manifest = {
+            "format": FORMAT,
+            "version": version,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "settings_hash": settings_hash,
+            "settings": settings.shaping(),
+            "model": {"name": embedder.name, "sha256": embedder.sha256, "dim": embedder.dim},
+            "packages": package_versions(),
+            "sources": [p.source.model_dump(mode="json") for p in parsed],
+            "counts": {
+                "chunks": len(chunks),
+                "references": len(refs),
+                "per_source": dict(Counter(c.source_path for c in chunks)),
+                "per_section": dict(Counter(c.section for c in chunks)),
+            },
+            "citations": {"seen": seen, "resolved": resolved, "link_rate": report.citation_link_rate},
+            "build_seconds": round(time.monotonic() - started, 2),
+            "files": file_checksums(tmp),
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
+        _fsync_tree(tmp)
+        load_version(tmp)  # validate before anyone can be served from it
+        final = index_dir / version
+        os.replace(tmp, final)
+        set_active(index_dir, version)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    prune_versions(index_dir, settings.index.keep_versions)
+    report.chunks_total = len(chunks)
+    report.index_version = version
+    report.seconds = round(time.monotonic() - started, 2)
+    progress("Done", 1.0)
+    return report
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with path.open("rb") as fh:
+                os.fsync(fh.fileno())

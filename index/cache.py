@@ -1,0 +1,72 @@
+"""Caches beside the index versions: embeddings by (model sha256, text sha256) in SQLite,
+and parsed sources by (source sha256, index settings hash) as JSON. Both are plain files."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+
+from ingest.parse import ParsedSource
+
+
+def text_key(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class EmbeddingCache:
+    def __init__(self, path: Path, model_sha: str):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path))
+        self._db.execute("CREATE TABLE IF NOT EXISTS emb (model TEXT, text TEXT, dim INT, vec BLOB, PRIMARY KEY (model, text))")
+        self._model = model_sha
+
+    def get_many(self, keys: list[str]) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for i in range(0, len(keys), 500):
+            part = keys[i : i + 500]
+            marks = ",".join("?" * len(part))
+            rows = self._db.execute(
+                f"SELECT text, dim, vec FROM emb WHERE model = ? AND text IN ({marks})",  # noqa: S608 - placeholders only
+                [self._model, *part],
+            )
+            for key, dim, blob in rows:
+                out[key] = np.frombuffer(blob, dtype="float32").reshape(dim)
+        return out
+
+    def put_many(self, items: dict[str, np.ndarray]) -> None:
+        with self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO emb VALUES (?, ?, ?, ?)",
+                [(self._model, k, int(v.shape[0]), np.asarray(v, dtype="float32").tobytes()) for k, v in items.items()],
+            )
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class ParseCache:
+    def __init__(self, folder: Path, settings_hash: str):
+        self.folder = folder
+        self.settings_hash = settings_hash
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, source_id: str) -> Path:
+        return self.folder / f"{source_id}-{self.settings_hash}.json"
+
+    def get(self, source_id: str) -> ParsedSource | None:
+        path = self._path(source_id)
+        if not path.exists():
+            return None
+        try:
+            return ParsedSource.model_validate_json(path.read_text(encoding="utf-8"))
+        except ValueError:
+            return None  # a damaged cache entry is re-parsed, never trusted
+
+    def put(self, parsed: ParsedSource) -> None:
+        path = self._path(parsed.source.id)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(parsed.model_dump_json(), encoding="utf-8")
+        tmp.replace(path)

@@ -1,0 +1,213 @@
+"""The on-disk index: versioned folders of plain files, an ACTIVE pointer switched atomically.
+
+    <index_dir>/<version>/manifest.json    build metadata, sources, counts, file checksums
+                         chunks.jsonl      Chunk records in FAISS row order
+                         references.jsonl  Reference records
+                         outline.json      per-source outline, sub-sections and glossary
+                         vectors.faiss     faiss.write_index
+                         bm25/             bm25s save (numpy arrays without pickle, JSON vocab)
+    <index_dir>/ACTIVE                     name of the serving version
+    <index_dir>/cache/                     parse and embedding caches
+
+Loading checks every file against the manifest's sha256 and refuses an index built with
+another model, dimension or settings hash; a damaged active version falls back to the
+newest older version that validates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from index.bm25 import BM25Index
+from index.vectors import read_faiss
+from peerqa.records import Chunk, Reference, SourceDoc
+
+log = logging.getLogger(__name__)
+FORMAT = 1
+DATA_FILES = ("chunks.jsonl", "references.jsonl", "outline.json", "vectors.faiss")
+
+
+class IndexLoadError(Exception):
+    """No usable index; the message says which command builds one."""
+
+
+def sha256_path(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_checksums(folder: Path) -> dict[str, str]:
+    out = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.name != "manifest.json":
+            out[str(path.relative_to(folder))] = sha256_path(path)
+    return out
+
+
+def write_jsonl(path: Path, rows: list[Any]) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(row.model_dump_json() + "\n")
+
+
+def read_active(index_dir: Path) -> str | None:
+    pointer = index_dir / "ACTIVE"
+    if not pointer.exists():
+        return None
+    name = pointer.read_text(encoding="utf-8").strip()
+    return name or None
+
+
+def set_active(index_dir: Path, version: str) -> None:
+    tmp = index_dir / f".ACTIVE.{os.getpid()}.tmp"
+    tmp.write_text(version + "\n", encoding="utf-8")
+    with tmp.open("rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, index_dir / "ACTIVE")
+
+
+def list_versions(index_dir: Path) -> list[str]:
+    if not index_dir.exists():
+        return []
+    names = [p.name for p in index_dir.iterdir() if p.is_dir() and (p / "manifest.json").exists()]
+    return sorted(names, reverse=True)
+
+
+def prune_versions(index_dir: Path, keep: int) -> None:
+    active = read_active(index_dir)
+    for name in list_versions(index_dir)[keep:]:
+        if name != active:
+            shutil.rmtree(index_dir / name, ignore_errors=True)
+    for stale in index_dir.glob(".build-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+@dataclass
+class LoadedIndex:
+    folder: Path
+    version: str
+    manifest: dict[str, Any]
+    chunks: list[Chunk]
+    references: dict[str, Reference]
+    sources: dict[str, SourceDoc]
+    outline: dict[str, Any]
+    faiss: Any
+    bm25: BM25Index
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def glossary(self) -> dict[str, str]:
+        merged: dict[str, str] = {}
+        for info in self.outline.values():
+            merged.update(info.get("glossary", {}))
+        return merged
+
+    def sections(self) -> list[str]:
+        """Every section path with chunks, in reading order."""
+        seen: dict[str, None] = {}
+        for chunk in self.chunks:
+            if chunk.section_path:
+                for depth in range(1, len(chunk.section_path) + 1):
+                    seen.setdefault(" › ".join(chunk.section_path[:depth]), None)
+        return list(seen)
+
+
+def validate_version(folder: Path, expect: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Check a version folder against its manifest; return the manifest or raise IndexLoadError."""
+    manifest_path = folder / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexLoadError(f"{folder.name}: manifest unreadable ({exc})") from exc
+    if manifest.get("format") != FORMAT:
+        raise IndexLoadError(f"{folder.name}: index format {manifest.get('format')} is not {FORMAT}")
+    for name, digest in manifest.get("files", {}).items():
+        path = folder / name
+        if not path.exists():
+            raise IndexLoadError(f"{folder.name}: file {name} is missing")
+        if sha256_path(path) != digest:
+            raise IndexLoadError(f"{folder.name}: file {name} is corrupted (checksum mismatch)")
+    for name in DATA_FILES:
+        if name not in manifest.get("files", {}):
+            raise IndexLoadError(f"{folder.name}: manifest does not list {name}")
+    if expect:
+        model = manifest.get("model", {})
+        if expect.get("model") and model.get("name") != expect["model"]:
+            raise IndexLoadError(
+                f"the index was built with model {model.get('name')!r}, but the settings ask for "
+                f"{expect['model']!r}; rebuild it with: peerqa ingest --rebuild"
+            )
+        if expect.get("dim") and model.get("dim") != expect["dim"]:
+            raise IndexLoadError(
+                f"the index has {model.get('dim')}-dimensional vectors, the model gives {expect['dim']}; "
+                "rebuild it with: peerqa ingest --rebuild"
+            )
+        if expect.get("settings_hash") and manifest.get("settings_hash") != expect["settings_hash"]:
+            raise IndexLoadError(
+                "the index was built with other chunking or model settings; rebuild it with: peerqa ingest"
+            )
+    return manifest
+
+
+def _read_jsonl(path: Path) -> list[str]:
+    return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def load_version(folder: Path, expect: dict[str, Any] | None = None) -> LoadedIndex:
+    manifest = validate_version(folder, expect)
+    chunks = [Chunk.model_validate_json(line) for line in _read_jsonl(folder / "chunks.jsonl")]
+    refs = [Reference.model_validate_json(line) for line in _read_jsonl(folder / "references.jsonl")]
+    faiss_index = read_faiss(folder / "vectors.faiss")
+    if faiss_index.ntotal != len(chunks):
+        raise IndexLoadError(f"{folder.name}: {faiss_index.ntotal} vectors for {len(chunks)} chunks")
+    bm25 = BM25Index.load(folder / "bm25", len(chunks))
+    sources = {s["id"]: SourceDoc.model_validate(s) for s in manifest.get("sources", [])}
+    outline = json.loads((folder / "outline.json").read_text(encoding="utf-8"))
+    return LoadedIndex(
+        folder=folder,
+        version=folder.name,
+        manifest=manifest,
+        chunks=chunks,
+        references={r.id: r for r in refs},
+        sources=sources,
+        outline=outline,
+        faiss=faiss_index,
+        bm25=bm25,
+    )
+
+
+def load_index(index_dir: Path, expect: dict[str, Any] | None = None) -> LoadedIndex:
+    """The active version, or the newest older one that validates (with a warning)."""
+    active = read_active(index_dir)
+    if active is None:
+        raise IndexLoadError(f"no index in {index_dir}; build one with: peerqa ingest --index-dir {index_dir}")
+    errors: list[str] = []
+    candidates = [active] + [v for v in list_versions(index_dir) if v != active]
+    for name in candidates:
+        folder = index_dir / name
+        try:
+            loaded = load_version(folder, expect)
+        except IndexLoadError as exc:
+            if "rebuild it with" in str(exc):
+                raise  # another model or settings: falling back would serve a stale index
+            errors.append(str(exc))
+            log.warning("index version %s unusable: %s", name, exc)
+            continue
+        except Exception as exc:  # noqa: BLE001 - a damaged file can fail in any reader
+            errors.append(f"{name}: {type(exc).__name__}: {exc}")
+            continue
+        loaded.warnings = [f"active index {errors[0]}; serving older version {name}"] if errors else []
+        return loaded
+    raise IndexLoadError(
+        "no usable index version (" + "; ".join(errors) + f"); rebuild with: peerqa ingest --index-dir {index_dir}"
+    )

@@ -1,0 +1,165 @@
+"""Sentence-aware chunking inside section boundaries, bounded in word pieces.
+
+The bound covers what gets embedded (section header + passage), so the model reads every
+chunk in full. A sentence is split only when it alone exceeds the bound; tables stay whole
+unless they alone exceed it, in which case they are split by rows with the caption repeated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ingest.designs import tag_designs
+from ingest.sentences import split_sentences
+from ingest.structure import Block, StructuredDoc
+from peerqa.records import SECTION_SEP, Chunk
+from peerqa.settings import ChunkingSettings
+
+TokenCounter = Callable[[str], int]
+
+
+@dataclass
+class _Unit:
+    start: int  # offsets in the document text
+    end: int
+    tokens: int
+    block: Block
+    table: bool = False
+
+
+def chunk_id(source_id: str, start: int, end: int, text: str) -> str:
+    return hashlib.sha256(f"{source_id}:{start}:{end}:{text}".encode()).hexdigest()
+
+
+def header_for(path: list[str], title: str = "") -> str:
+    section = SECTION_SEP.join(path) if path else "Document"
+    return f"{title} — {section}\n" if title else f"{section}\n"
+
+
+def _units_of_block(doc_text: str, block: Block, budget: int, count: TokenCounter) -> list[_Unit]:
+    base = block.start
+    if block.kind in ("table", "glossary"):
+        n = count(block.text)
+        if n <= budget:
+            return [_Unit(base, base + len(block.text), n, block, table=True)]
+        # A long table: rows as units (each row a line).
+        units, pos = [], 0
+        for row in block.text.split("\n"):
+            if row.strip():
+                units.append(_Unit(base + pos, base + pos + len(row), count(row), block, table=True))
+            pos += len(row) + 1
+        return units
+    units = []
+    for s, e in split_sentences(block.text):
+        n = count(block.text[s:e])
+        if n <= budget:
+            units.append(_Unit(base + s, base + e, n, block))
+            continue
+        # One over-long sentence: split on word boundaries into pieces that fit.
+        words_start = base + s
+        piece_start = words_start
+        last_ok = piece_start
+        for pos in range(base + s, base + e + 1):
+            if pos == base + e or doc_text[pos] == " ":
+                if count(doc_text[piece_start:pos]) > budget and last_ok > piece_start:
+                    units.append(_Unit(piece_start, last_ok, count(doc_text[piece_start:last_ok]), block))
+                    piece_start = last_ok + 1
+                last_ok = pos
+        if piece_start < base + e:
+            units.append(_Unit(piece_start, base + e, count(doc_text[piece_start : base + e]), block))
+    return units
+
+
+def chunk_document(
+    doc: StructuredDoc,
+    source_id: str,
+    source_path: str,
+    settings: ChunkingSettings,
+    count_tokens: TokenCounter,
+    doc_title: str = "",
+) -> list[Chunk]:
+    """Chunks of the body (and glossary) of a structured document, in reading order."""
+    sections: list[list[Block]] = []
+    for block in doc.body_blocks():
+        if sections and sections[-1][0].section_path == block.section_path:
+            sections[-1].append(block)
+        else:
+            sections.append([block])
+
+    chunks: list[Chunk] = []
+    for blocks in sections:
+        path = blocks[0].section_path
+        header = header_for(path) if settings.header else ""
+        # Special tokens ([CLS], [SEP]) are part of the model's 256.
+        budget = settings.max_tokens - (count_tokens(header) if header else 0) - 2
+        units = [u for b in blocks for u in _units_of_block(doc.text, b, budget, count_tokens)]
+        if not units:
+            continue
+        total = sum(u.tokens for u in units)
+        n_chunks = max(1, math.ceil(total / budget))
+        target = min(budget, math.ceil(total / n_chunks * 1.1))
+        groups: list[list[_Unit]] = []
+        current: list[_Unit] = []
+        size = 0
+        for unit in units:
+            if current and (size + unit.tokens > target or (unit.table and not current[-1].table)):
+                groups.append(current)
+                overlap = [] if unit.table or current[-1].table else current[-settings.overlap_sentences :] if settings.overlap_sentences else []
+                while overlap and sum(u.tokens for u in overlap) + unit.tokens > target:
+                    overlap = overlap[1:]
+                current, size = list(overlap), sum(u.tokens for u in overlap)
+            current.append(unit)
+            size += unit.tokens
+            if unit.table and unit.tokens > target // 2:
+                groups.append(current)
+                current, size = [], 0
+        if current:
+            # A tiny tail that is all overlap adds nothing.
+            if groups and all(u in groups[-1] for u in current):
+                current = []
+            else:
+                groups.append(current)
+        for group in groups:
+            chunks.append(_make_chunk(doc, group, source_id, source_path, header, settings, count_tokens))
+    return chunks
+
+
+def _make_chunk(
+    doc: StructuredDoc,
+    group: list[_Unit],
+    source_id: str,
+    source_path: str,
+    header: str,
+    settings: ChunkingSettings,
+    count_tokens: TokenCounter,
+) -> Chunk:
+    start, end = group[0].start, group[-1].end
+    text = doc.text[start:end]
+    embed_text = header + text
+    # Token counts of pieces are nearly additive; trim from the end if the joined text is over.
+    while count_tokens(embed_text) > settings.max_tokens - 2 and len(group) > 1:
+        group = group[:-1]
+        end = group[-1].end
+        text = doc.text[start:end]
+        embed_text = header + text
+    first, last = group[0].block, group[-1].block
+    kind = "table" if all(u.table for u in group) else "body"
+    if first.kind == "glossary":
+        kind = "glossary"
+    return Chunk(
+        id=chunk_id(source_id, start, end, text),
+        source_id=source_id,
+        source_path=source_path,
+        section_path=list(first.section_path),
+        page_start=first.page_at(start - first.start),
+        page_end=last.page_at(end - last.start),
+        char_start=start,
+        char_end=end,
+        text=text,
+        embed_text=embed_text,
+        kind=kind,
+        designs=tag_designs(text),
+    )

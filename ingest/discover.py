@@ -1,0 +1,122 @@
+"""Which files to ingest, which are the same document twice, and which study is which reference."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ingest.loaders import SUPPORTED_SUFFIXES
+from ingest.parse import ParsedSource
+from ingest.references import fold
+from peerqa.records import SourceKind, SourceStatus
+
+NEAR_DUPLICATE = 0.6  # share of a bottom-k sketch of word 5-grams two renditions have in common
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def discover_sources(paths: list[Path], sources_dir: Path) -> tuple[list[Path], list[SourceStatus]]:
+    """Files to ingest, in a stable order, and statuses for what was passed over."""
+    files: list[Path] = []
+    statuses: list[SourceStatus] = []
+    for given in paths:
+        if given.is_dir():
+            folder = given
+            candidates = sorted(p for p in given.rglob("*") if not p.name.startswith("."))
+        elif given.exists() or given.is_symlink():
+            folder = given.parent
+            candidates = [given]
+        else:
+            statuses.append(SourceStatus(path=given.name, status="failed", error="no such file or folder"))
+            continue
+        for path in candidates:
+            if path.is_dir():
+                continue
+            if path.is_symlink() and not _inside(path, folder):
+                statuses.append(
+                    SourceStatus(path=path.name, status="skipped", error="symbolic link leading outside the sources folder")
+                )
+                continue
+            if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+                statuses.append(
+                    SourceStatus(path=path.name, status="skipped", error=f"unsupported file type '{path.suffix or 'none'}'")
+                )
+                continue
+            if not path.is_file():
+                statuses.append(SourceStatus(path=path.name, status="skipped", error="not a regular file"))
+                continue
+            files.append(path)
+    return list(dict.fromkeys(files)), statuses
+
+
+def _preference(p: ParsedSource) -> tuple[int, int, str]:
+    # Keep the rendition with pages (PDF) and more chunks; break ties by name.
+    return (0 if p.source.path.lower().endswith(".pdf") else 1, -len(p.chunks), p.source.path)
+
+
+def find_near_duplicates(parsed: list[ParsedSource]) -> list[tuple[ParsedSource, ParsedSource]]:
+    """Pairs (duplicate, kept) of sources whose texts are nearly the same."""
+    dups: list[tuple[ParsedSource, ParsedSource]] = []
+    ordered = sorted(parsed, key=_preference)
+    kept: list[ParsedSource] = []
+    for cand in ordered:
+        sketch = set(cand.fingerprint)
+        match = None
+        for other in kept:
+            other_sketch = set(other.fingerprint)
+            if not sketch or not other_sketch:
+                continue
+            overlap = len(sketch & other_sketch) / min(len(sketch), len(other_sketch))
+            if overlap >= NEAR_DUPLICATE:
+                match = other
+                break
+        if match is None:
+            kept.append(cand)
+        else:
+            dups.append((cand, match))
+    return dups
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z]{3,}", text.lower())}
+
+
+def link_studies(parsed: list[ParsedSource]) -> None:
+    """Match each non-review source to a reference entry of a review (DOI, else title + author + year)."""
+    refs = [r for p in parsed if p.source.kind == SourceKind.REVIEW for r in p.references]
+    if not refs:
+        return
+    by_doi = {r.doi.lower(): r for r in refs if r.doi}
+    for p in parsed:
+        if p.source.kind == SourceKind.REVIEW:
+            continue
+        match = by_doi.get(p.source.doi.lower()) if p.source.doi else None
+        if match is None:
+            head = " ".join(c.text for c in p.chunks[:3])
+            title_words = _words(p.source.title) | _words(head[:600])
+            best, best_score = None, 0.0
+            for ref in refs:
+                rw = _words(ref.title)
+                if len(rw) < 3:
+                    continue
+                score = len(rw & title_words) / len(rw)
+                first = fold(ref.authors[0].split()[-1]) if ref.authors else ""
+                author_ok = bool(first) and first in fold(p.source.authors + " " + head[:2000])
+                year_ok = ref.year is None or str(ref.year) in (str(p.source.year or "") + head[:3000])
+                if score >= 0.8 and author_ok and year_ok and score > best_score:
+                    best, best_score = ref, score
+            match = best
+        if match is None:
+            continue
+        p.source.kind = SourceKind.STUDY
+        p.source.reference_id = match.id
+        match.source_id = p.source.id
+        for chunk in p.chunks:
+            if match.id not in chunk.cites:
+                chunk.cites.insert(0, match.id)

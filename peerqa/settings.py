@@ -1,0 +1,110 @@
+"""One settings object for the whole product (env prefix PEERQA_, nested with '__').
+
+`PEERQA_INDEX_DIR`, `PEERQA_SOURCES_DIR` set the folders; nested settings read e.g.
+`PEERQA_CHUNKING__MAX_TOKENS=200` or `PEERQA_MODEL__NAME=/path/to/model`.
+The index identity (`index_hash`) is derived from the settings that shape an index,
+so changing one of them means a new index, never a silently stale one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
+BUNDLED_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+# Bump when chunking or structure code changes what chunks come out, so old indexes are rebuilt.
+PIPELINE_VERSION = "1"
+
+
+class ModelSettings(BaseModel):
+    name: str = Field(
+        BUNDLED_MODEL,
+        description="'bundled:all-MiniLM-L6-v2' or a local sentence-transformers model folder",
+    )
+    sha256: str = Field(
+        BUNDLED_MODEL_SHA256,
+        description="expected sha256 of model.safetensors; empty to skip the check (other models)",
+    )
+    max_tokens: int = Field(256, description="word pieces the model reads; longer input is truncated")
+    batch_size: int = 32
+
+
+class ChunkingSettings(BaseModel):
+    max_tokens: int = Field(220, description="bound on the embedded text (header + passage), in word pieces")
+    min_tokens: int = Field(60, description="a section's tail shorter than this joins the previous chunk")
+    overlap_sentences: int = Field(1, description="sentences repeated at the start of the next chunk")
+    header: bool = Field(True, description="prepend the section path to the embedded text")
+
+
+class IndexSettings(BaseModel):
+    faiss_type: Literal["flat", "hnsw", "ivf"] = Field(
+        "flat", description="flat is exact; hnsw or ivf are approximate, for large corpora"
+    )
+    hnsw_m: int = 32
+    ivf_nlist: int = 1024
+    keep_versions: int = Field(3, description="older index versions beyond this many are pruned")
+
+
+class RetrievalSettings(BaseModel):
+    pool: int = Field(50, description="candidates taken from each of BM25 and dense search")
+    k: int = Field(10, description="passages returned")
+    rrf_k: int = 60
+    per_section_cap: int = Field(3, description="diversity: at most this many passages from one section")
+    expand_queries: bool = True
+    rewrite_followups: bool = True
+    hybrid: bool = True
+    reranker: str = Field("", description="optional local cross-encoder model folder; empty = off")
+
+
+class AnswerSettings(BaseModel):
+    max_question_chars: int = 1000
+    min_sentences: int = 2
+    max_sentences: int = 6
+
+
+class LLMSettings(BaseModel):
+    provider: Literal["none", "openai", "ollama"] = "none"
+    base_url: str = ""
+    model: str = ""
+    api_key: SecretStr = SecretStr("")
+    timeout_s: float = 30.0
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PEERQA_", env_nested_delimiter="__", extra="ignore")
+
+    index_dir: Path = Field(REPO_ROOT / "data" / "index", description="where index versions live")
+    sources_dir: Path = Field(REPO_ROOT / "sources", description="default folder of source documents")
+    cache_dir: Path | None = Field(None, description="parse and embedding caches; default: <index_dir>/cache")
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
+    index: IndexSettings = Field(default_factory=IndexSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    log_questions: bool = Field(False, description="write questions to logs (they may hold health details)")
+
+    @property
+    def resolved_cache_dir(self) -> Path:
+        return self.cache_dir or (self.index_dir / "cache")
+
+    def shaping(self) -> dict[str, object]:
+        """The settings that decide what an index contains."""
+        return {
+            "pipeline_version": PIPELINE_VERSION,
+            "model": self.model.name,
+            "model_sha256": self.model.sha256,
+            "chunking": self.chunking.model_dump(),
+            "faiss_type": self.index.faiss_type,
+        }
+
+    def index_hash(self) -> str:
+        blob = json.dumps(self.shaping(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]

@@ -1,0 +1,42 @@
+"""Deterministic stand-ins for unit tests: an embedder that hashes words into a vector space."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import numpy as np
+
+
+def fake_count_tokens(text: str) -> int:
+    """Roughly like WordPiece: words and punctuation marks each count one."""
+    return len(re.findall(r"\w+|[^\w\s]", text))
+
+
+class FakeEmbedder:
+    name = "fake-embedder"
+    sha256 = "0" * 64
+
+    def __init__(self, dim: int = 64, fail_after: int | None = None):
+        self.dim = dim
+        self.calls = 0
+        self.embedded = 0
+        self.fail_after = fail_after
+        self.count_tokens = fake_count_tokens
+
+    def _vec(self, text: str) -> np.ndarray:
+        v = np.zeros(self.dim, dtype="float32")
+        for word in re.findall(r"[a-z0-9]+", text.lower()):
+            h = int(hashlib.sha256(word.encode()).hexdigest()[:8], 16)
+            v[h % self.dim] += 1.0 if (h >> 8) % 2 else -1.0
+        norm = float(np.linalg.norm(v))
+        return v / norm if norm else v
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.calls += 1
+        if self.fail_after is not None and self.embedded + len(texts) > self.fail_after:
+            raise RuntimeError("fake embedder failure (simulated crash mid-build)")
+        self.embedded += len(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype="float32")
+        return np.vstack([self._vec(t) for t in texts]).astype("float32")
