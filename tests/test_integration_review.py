@@ -103,7 +103,7 @@ def test_cli_without_an_index_says_how_to_build_one(tmp_path):
 
 
 def test_text_rendition_of_the_review_is_a_near_duplicate(tmp_path):
-    txt = REPO / "tests" / "data" / "review-excerpt.txt"
+    txt = REPO / "tests" / "data" / "peer-support-work-scoping-review-2023.txt"
     sources = tmp_path / "src"
     sources.mkdir()
     shutil.copy(REVIEW_PDF, sources / REVIEW_PDF.name)
