@@ -1,12 +1,146 @@
-"""CLI commands that answer questions (filled in by the answer engine)."""
+"""`peerqa ask`: one question (text or --json) or a JSONL file of questions (one JSON per line)."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-ANSWER_HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {}
+from peerqa.records import Answer
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def add_answer_commands(sub, add_index_dir) -> None:  # type: ignore[no-untyped-def]
-    return None
+    p = sub.add_parser("ask", help="answer a question from the evidence")
+    p.add_argument("question", nargs="?", help="the question (omit with --jsonl)")
+    add_index_dir(p)
+    p.add_argument("--section", default="", help="only passages under this section path prefix")
+    p.add_argument("--source", default="", help="only passages of this source (id prefix or file name)")
+    p.add_argument("--kind", default="", choices=["", "review", "included_study", "other"])
+    p.add_argument("--k", type=int, default=None, help="passages to retrieve (default 10)")
+    p.add_argument("--json", action="store_true", help="print the answer as JSON")
+    p.add_argument("--jsonl", metavar="FILE", help="answer every question of a JSONL file; JSON lines out")
+
+
+def answer_json(answer: Answer, qid: str | None = None) -> dict[str, Any]:
+    def studies(c) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+        return [
+            {"id": r.id, "label": r.short(), "title": r.title, "year": r.year, "doi": r.doi, "url": r.doi_url}
+            for r in c.studies
+        ]
+
+    out: dict[str, Any] = {}
+    if qid is not None:
+        out["id"] = qid
+    out.update(
+        {
+            "question": answer.question,
+            "answer": answer.answer,
+            "abstained": answer.abstained,
+            "mode": answer.mode,
+            "notice": answer.notice,
+            "sentences": [s.model_dump() for s in answer.sentences],
+            "citations": [
+                {
+                    "n": c.n,
+                    "chunk_id": c.passage.chunk.id,
+                    "source": c.passage.chunk.source_path,
+                    "section": c.passage.chunk.section,
+                    "page": c.passage.chunk.page_start,
+                    "text": c.passage.chunk.text,
+                    "quote": c.quote,
+                    "studies": studies(c),
+                    "designs": c.passage.chunk.designs,
+                }
+                for c in answer.citations
+            ],
+            "retrieved": [
+                {
+                    "chunk_id": p.chunk.id,
+                    "source": p.chunk.source_path,
+                    "section": p.chunk.section,
+                    "page": p.chunk.page_start,
+                    "text": p.chunk.text,
+                    "score": round(p.score, 6),
+                }
+                for p in answer.retrieved[:10]
+            ],
+            "suggestions": answer.suggestions,
+            "timings": answer.timings,
+            "index_version": answer.index_version,
+        }
+    )
+    return out
+
+
+def render_text(answer: Answer) -> str:
+    lines = [answer.answer, ""]
+    if answer.abstained and answer.suggestions:
+        lines.append("Nearest sections:")
+        lines += [f"  - {s}" for s in answer.suggestions]
+    for c in answer.citations:
+        ch = c.passage.chunk
+        page = f"p. {ch.page_start}" if ch.page_start else "no page"
+        lines.append(f"[{c.n}] {ch.section} ({ch.source_path}, {page})")
+        lines.append(f'    "{c.quote}"')
+        for r in c.studies[:6]:
+            lines.append(f"    cites: {r.short()}" + (f"  {r.doi_url}" if r.doi else ""))
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from app.cli import _settings
+    from app.engine import Engine, Filters, QuestionError, Turn
+
+    if bool(args.question) == bool(args.jsonl):
+        print("peerqa ask: give a question or --jsonl FILE (not both)", file=sys.stderr)
+        return EXIT_USAGE
+    if args.k is not None and not 1 <= args.k <= 50:
+        print("peerqa ask: --k must be between 1 and 50", file=sys.stderr)
+        return EXIT_USAGE
+    filters = Filters(section=args.section, source=args.source, kind=args.kind)
+    if args.question is not None:
+        from app.query import clean_question
+        from peerqa.settings import Settings
+
+        try:  # refuse a bad question before loading anything heavy
+            clean_question(args.question, Settings().answer.max_question_chars)
+        except QuestionError as exc:
+            print(f"peerqa ask: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    engine = Engine.from_settings(_settings(args))
+    if args.jsonl:
+        path = Path(args.jsonl)
+        if not path.exists():
+            print(f"peerqa ask: no such file {path}", file=sys.stderr)
+            return EXIT_USAGE
+        status = EXIT_OK
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                history = [Turn(t.get("question", ""), t.get("answer", "")) for t in item.get("context", []) or []]
+                answer = engine.ask(str(item.get("question", "")), history=history, filters=filters, k=args.k)
+                row = answer_json(answer, str(item.get("id", n)))
+            except QuestionError as exc:
+                row = {"id": item.get("id", n), "question": item.get("question", ""), "error": str(exc)}
+                status = EXIT_USAGE
+            except (ValueError, AttributeError) as exc:
+                row = {"id": n, "error": f"line {n} is not a question object ({exc})"}
+                status = EXIT_USAGE
+            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return status
+    answer = engine.ask(args.question, filters=filters, k=args.k)
+    if args.json:
+        print(json.dumps(answer_json(answer), ensure_ascii=False, indent=1))
+    else:
+        sys.stdout.write(render_text(answer))
+    return EXIT_OK
+
+
+ANSWER_HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {"ask": cmd_ask}

@@ -142,8 +142,11 @@ def build_index(
             cache.put_many(new)
             have.update(new)
             progress(f"Embedding passages ({min(start + batch, len(missing))}/{len(missing)})", 0.5 + 0.4 * (start + batch) / len(missing))
-    cache.close()
     vectors = np.vstack([have[k] for k in keys]).astype("float32")
+    # Sentence vectors too, so that composing an answer costs dot products, not model calls.
+    progress("Embedding sentences", 0.9)
+    sent_rows, sent_vectors = _sentence_vectors(chunks, embedder, cache)
+    cache.close()
     report.embedded = len(missing)
     report.reused = len(set(keys)) - len(missing)
 
@@ -169,6 +172,10 @@ def build_index(
             build_faiss(vectors, settings.index.faiss_type, settings.index.hnsw_m, settings.index.ivf_nlist),
             tmp / "vectors.faiss",
         )
+        with (tmp / "sentences.jsonl").open("w", encoding="utf-8") as fh:
+            for row, start, end in sent_rows:
+                fh.write(json.dumps({"row": row, "start": start, "end": end}) + "\n")
+        np.save(tmp / "sentence_vectors.npy", sent_vectors, allow_pickle=False)
         (tmp / "bm25").mkdir()
         BM25Index.build([c.text + " " + " › ".join(c.section_path) for c in chunks]).save(tmp / "bm25")
         seen = sum(p.citations_seen for p in parsed)
@@ -208,6 +215,32 @@ def build_index(
     report.seconds = round(time.monotonic() - started, 2)
     progress("Done", 1.0)
     return report
+
+
+def _sentence_vectors(
+    chunks: list, embedder: Embedder, cache: EmbeddingCache
+) -> tuple[list[tuple[int, int, int]], np.ndarray]:
+    from ingest.sentences import split_sentences
+
+    rows: list[tuple[int, int, int]] = []
+    texts: list[str] = []
+    for i, chunk in enumerate(chunks):
+        for s, e in split_sentences(chunk.text):
+            if len(chunk.text[s:e].split()) >= 3:
+                rows.append((i, s, e))
+                texts.append(chunk.text[s:e])
+    keys = [text_key(t) for t in texts]
+    have = cache.get_many(list(dict.fromkeys(keys)))
+    missing = [k for k in dict.fromkeys(keys) if k not in have]
+    by_key = dict(zip(keys, texts, strict=True))
+    for start in range(0, len(missing), 128):
+        part = missing[start : start + 128]
+        new = dict(zip(part, embedder.embed([by_key[k] for k in part]), strict=True))
+        cache.put_many(new)
+        have.update(new)
+    if not rows:
+        return rows, np.zeros((0, embedder.dim), dtype="float32")
+    return rows, np.vstack([have[k] for k in keys]).astype("float32")
 
 
 def _fsync_tree(folder: Path) -> None:

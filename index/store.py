@@ -104,6 +104,8 @@ class LoadedIndex:
     faiss: Any
     bm25: BM25Index
     warnings: list[str] = field(default_factory=list)
+    sentence_spans: list[tuple[int, int, int]] = field(default_factory=list)  # (chunk row, start, end)
+    sentence_vectors: Any = None
 
     @property
     def glossary(self) -> dict[str, str]:
@@ -173,6 +175,13 @@ def load_version(folder: Path, expect: dict[str, Any] | None = None) -> LoadedIn
     bm25 = BM25Index.load(folder / "bm25", len(chunks))
     sources = {s["id"]: SourceDoc.model_validate(s) for s in manifest.get("sources", [])}
     outline = json.loads((folder / "outline.json").read_text(encoding="utf-8"))
+    spans: list[tuple[int, int, int]] = []
+    sent_vectors = None
+    if (folder / "sentences.jsonl").exists() and (folder / "sentence_vectors.npy").exists():
+        import numpy as np
+
+        spans = [(d["row"], d["start"], d["end"]) for d in map(json.loads, _read_jsonl(folder / "sentences.jsonl"))]
+        sent_vectors = np.load(folder / "sentence_vectors.npy", allow_pickle=False)
     return LoadedIndex(
         folder=folder,
         version=folder.name,
@@ -183,6 +192,8 @@ def load_version(folder: Path, expect: dict[str, Any] | None = None) -> LoadedIn
         outline=outline,
         faiss=faiss_index,
         bm25=bm25,
+        sentence_spans=spans,
+        sentence_vectors=sent_vectors,
     )
 
 

@@ -67,6 +67,10 @@ class AnswerSettings(BaseModel):
     max_question_chars: int = 1000
     min_sentences: int = 2
     max_sentences: int = 6
+    compose_passages: int = Field(5, description="top passages whose sentences may be quoted")
+    # Abstain when the best evidence is weak; calibrated on eval/questions.jsonl (see eval/).
+    abstain_min_similarity: float = Field(0.30, description="best cosine of the question and a sentence/passage")
+    abstain_min_coverage: float = Field(0.0, description="share of the question's terms in the top 3 passages")
 
 
 class LLMSettings(BaseModel):

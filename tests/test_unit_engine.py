@@ -1,0 +1,90 @@
+"""The answer engine with a fake embedder: validation, signposts, citations, follow-ups, filters."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from app.engine import Engine, Filters, QuestionError, Turn
+from app.query import expand, prepare
+from index.builder import build_index
+from index.store import load_index
+from prompts import PromptError, check_placeholders, messages
+from tests.conftest import REPO
+from tests.fakes import FakeEmbedder
+from tests.test_unit_ingest import MINI_DOC
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def engine(tmp_path, settings_factory):
+    folder = tmp_path / "sources"
+    folder.mkdir()
+    (folder / "mini.txt").write_text(MINI_DOC, encoding="utf-8")
+    settings = settings_factory(sources_dir=folder)
+    build_index(settings, FakeEmbedder())
+    return Engine(settings, load_index(settings.index_dir), FakeEmbedder())
+
+
+def test_bad_questions_are_refused_politely(engine):
+    with pytest.raises(QuestionError, match="Please type a question"):
+        engine.ask("  \t ")
+    with pytest.raises(QuestionError, match="under 1000 characters"):
+        engine.ask("peer " * 300)
+    assert engine.ask("forensic\x00 peer\x07 support").question == "forensic peer support"
+
+
+def test_crisis_requests_get_a_signpost_not_evidence(engine):
+    answer = engine.ask("I want to kill myself, what should I do?")
+    assert answer.abstained and answer.notice == "signpost" and not answer.citations
+    assert "not a clinical or crisis service" in answer.answer
+    # A research question about suicide is not a crisis request.
+    assert engine.ask("What does the review say about suicide prevention?").notice != "signpost"
+
+
+def test_answer_sentences_are_review_sentences_with_citations(engine):
+    answer = engine.ask("How does forensic peer support help people leaving prison?")
+    assert not answer.abstained
+    assert answer.citations and "[1]" in answer.answer
+    numbers = {c.n for c in answer.citations}
+    for sentence in answer.sentences:
+        assert sentence.citations and set(sentence.citations) <= numbers
+        cited = next(c for c in answer.citations if c.n == sentence.citations[0])
+        assert sentence.text in cited.passage.chunk.text
+    forensic = next(c for c in answer.citations if "Forensic" in c.passage.chunk.section)
+    assert {s.authors[0] for s in forensic.studies} >= {"Jones", "Smith"}
+    assert engine.ask("How does forensic peer support help people leaving prison?").answer == answer.answer
+
+
+def test_followups_fold_in_the_previous_question_and_abbreviations_expand():
+    prepared = prepare("And in prisons?", [Turn("How does forensic peer support work?")], {})
+    assert prepared.rewritten and "forensic" in prepared.standalone
+    assert "forensic" in prepare("What about prisons?", [], {}).expanded
+    assert expand("Do PSWs help in A&E?", {"PSW": "Peer Support Worker"}) == [
+        "Peer Support Worker",
+        "emergency department",
+    ]
+    standalone = prepare("What training do PSWs need?", [Turn("What is open dialogue?")], {})
+    assert not standalone.rewritten
+
+
+def test_filters_limit_passages(engine):
+    answer = engine.ask("peer support", filters=Filters(section="Findings › Group Topic"))
+    assert answer.retrieved
+    assert all(p.chunk.section.startswith("Findings › Group Topic") for p in answer.retrieved)
+    none = engine.ask("peer support", filters=Filters(source="no-such-source"))
+    assert none.abstained and not none.retrieved
+
+
+def test_prompt_templates_are_validated():
+    assert "{topic}" in messages()["abstain"]
+    with pytest.raises(PromptError, match="unknown placeholder"):
+        check_placeholders("abstain", "no {subject} here", {"topic"})
+
+
+def test_cli_refuses_an_empty_question_with_exit_2():
+    out = subprocess.run([sys.executable, "-m", "app.cli", "ask", "   "], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 2 and "Please type a question" in out.stderr
