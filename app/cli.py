@@ -49,10 +49,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--address", default="127.0.0.1")
 
-    from app.cli_answer import add_answer_commands
-
-    add_answer_commands(sub, _add_index_dir)
+    for module in _command_modules():
+        module.add_commands(sub, _add_index_dir)
     return parser
+
+
+# Each of these modules defines add_commands(sub, add_index_dir) and HANDLERS {name: handler}.
+COMMAND_MODULES = ("app.cli_answer", "app.cli_feedback", "eval.cli")
+
+
+def _command_modules() -> list[Any]:
+    import importlib
+
+    modules = []
+    for name in COMMAND_MODULES:
+        try:
+            modules.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+    return modules
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -189,9 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         "index-info": cmd_index_info,
         "serve": cmd_serve,
     }
-    from app.cli_answer import ANSWER_HANDLERS
-
-    handlers.update(ANSWER_HANDLERS)
+    for module in _command_modules():
+        handlers.update(module.HANDLERS)
     try:
         return handlers[args.command](args)
     except IndexLoadError as exc:

@@ -14,7 +14,7 @@ from peerqa.records import Answer
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-def add_answer_commands(sub, add_index_dir) -> None:  # type: ignore[no-untyped-def]
+def add_commands(sub, add_index_dir) -> None:  # type: ignore[no-untyped-def]
     p = sub.add_parser("ask", help="answer a question from the evidence")
     p.add_argument("question", nargs="?", help="the question (omit with --jsonl)")
     add_index_dir(p)
@@ -143,4 +143,4 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-ANSWER_HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {"ask": cmd_ask}
+HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {"ask": cmd_ask}

@@ -110,7 +110,10 @@ class Engine:
         history: list[Turn] | None = None,
         filters: Filters | None = None,
         k: int | None = None,
+        mode: str = "extractive",
     ) -> Answer:
+        """Answer one question. `mode="llm"` asks the configured LLM (app/llm.py) to write the
+        answer from the same passages; without one, or when it fails, the extractive answer stands."""
         t0 = time.perf_counter()
         text = clean_question(question, self.settings.answer.max_question_chars)
         meta = {"index_version": self.index.version, "settings_hash": self.index.manifest.get("settings_hash", "")}
@@ -128,9 +131,19 @@ class Engine:
         t1 = time.perf_counter()
         answer = self._compose(text, prepared.expanded, prepared.standalone, query_vec, passages)
         answer.retrieved = passages
+        if mode == "llm" and not answer.abstained:
+            answer = self._llm_answer(text, prepared.standalone, passages, answer)
         answer.timings = {"retrieve_ms": round((t1 - t0) * 1000, 1), "compose_ms": _ms(t1), "total_ms": _ms(t0)}
         answer.index_version, answer.settings_hash = meta["index_version"], meta["settings_hash"]
         return answer
+
+    def _llm_answer(self, question: str, standalone: str, passages: list[Passage], extractive: Answer) -> Answer:
+        if self.settings.llm.provider == "none":
+            extractive.notice = "No LLM is configured (PEERQA_LLM_PROVIDER); this is the extractive answer."
+            return extractive
+        from app.llm import llm_answer  # optional: imports LangChain chat models only when used
+
+        return llm_answer(self, question, standalone, passages, extractive)
 
     def evidence_strength(self, query_terms: set[str], query_vec: np.ndarray, passages: list[Passage]) -> tuple[float, float]:
         """(best sentence similarity, share of the question's terms in the top 3 passages)."""
