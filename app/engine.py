@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from app.answerability import Answerability, wordpiece_ranks
 from app.compose import select_sentences, term_overlap
 from app.query import QuestionError, Turn, clean_question, content_words, is_crisis, prepare
 from index.bm25 import tokenize
@@ -45,6 +46,7 @@ class Engine:
     _sentences_by_row: dict[int, list[int]] = field(default_factory=dict)
     _row_of: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    answerability: Answerability | None = None
 
     def __post_init__(self) -> None:
         self._row_of = {c.id: i for i, c in enumerate(self.index.chunks)}
@@ -52,8 +54,20 @@ class Engine:
         for i, (row, _s, _e) in enumerate(self.index.sentence_spans):
             by_row[row].append(i)
         self._sentences_by_row = dict(by_row)
+        if self.answerability is None:
+            self.answerability = Answerability(self.index, self._vocabulary_ranks(), self.settings.answer.rare_word_rank)
         r = self.settings.retrieval
-        self.searcher = HybridSearcher(self.index, self.embedder, pool=r.pool, rrf_k=r.rrf_k, hybrid=r.hybrid)
+        self.searcher = HybridSearcher(
+            self.index, self.embedder, pool=r.pool, rrf_k=r.rrf_k, hybrid=r.hybrid, fusion=r.fusion
+        )
+
+    def _vocabulary_ranks(self) -> dict[str, int]:
+        from index.embedder import ModelError, model_dir
+
+        try:
+            return wordpiece_ranks(model_dir(self.settings.model))
+        except (ModelError, OSError, ValueError):
+            return {}  # no vocabulary: every word absent from the sources counts as rare
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Engine:
@@ -82,9 +96,12 @@ class Engine:
         return keep
 
     # -- retrieval -------------------------------------------------------------------------
-    def retrieve(self, query: str, dense_query: str, k: int, filters: Filters | None = None) -> list[Passage]:
+    def retrieve(self, query: str, dense_query: str, k: int, filters: Filters | None = None,
+                 query_vec: np.ndarray | None = None) -> list[Passage]:
         """Fused candidates, then at most `per_section_cap` passages per section (diversity)."""
-        candidates = self.searcher.search(query, k=max(k * 3, 30), keep=self._keep(filters), dense_query=dense_query)
+        candidates = self.searcher.search(
+            query, k=max(k * 3, 30), keep=self._keep(filters), dense_query=dense_query, query_vec=query_vec
+        )
         cap = self.settings.retrieval.per_section_cap
         picked: list[Passage] = []
         spill: list[Passage] = []
@@ -127,9 +144,13 @@ class Engine:
         k = k or r.k
         with self._lock:  # the model is shared; torch inference is not re-entrant on all builds
             query_vec = self.embedder.embed([prepared.standalone])[0]
-        passages = self.retrieve(prepared.expanded, prepared.standalone, k, filters)
+        passages = self.retrieve(prepared.expanded, prepared.standalone, k, filters, query_vec=query_vec)
         t1 = time.perf_counter()
         answer = self._compose(text, prepared.expanded, prepared.standalone, query_vec, passages)
+        if answer.abstained:
+            missing = self.answerability.missing_terms(text) if self.answerability else []
+            if missing:
+                answer.notice = "The sources never mention: " + ", ".join(missing)
         answer.retrieved = passages
         if mode == "llm" and not answer.abstained:
             answer = self._llm_answer(text, prepared.standalone, passages, answer)
@@ -160,8 +181,9 @@ class Engine:
                  passages: list[Passage]) -> Answer:
         a = self.settings.answer
         terms = set(tokenize(" ".join(content_words(standalone))))
-        best, coverage = self.evidence_strength(terms, query_vec, passages)
-        if not passages or best < a.abstain_min_similarity or coverage < a.abstain_min_coverage:
+        best, _coverage = self.evidence_strength(terms, query_vec, passages)
+        missing = self.answerability.missing_terms(question) if self.answerability else []
+        if not passages or best < a.abstain_min_similarity or (missing and best < a.abstain_missing_similarity):
             return self._abstain(question, passages)
         sentences: list[tuple[int, int, int, np.ndarray | None]] = []
         for rank, p in enumerate(passages[: a.compose_passages]):

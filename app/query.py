@@ -68,8 +68,11 @@ def rewrite_followup(question: str, history: list[Turn]) -> tuple[str, bool]:
     """Fold the previous question into a follow-up, so 'And in prisons?' keeps its topic."""
     if not history or not is_followup(question):
         return question, False
-    previous = history[-1].question
-    return f"{previous} {question}", True
+    # The previous turn carries the topic: its question and the start of its answer.
+    previous = history[-1]
+    answer = re.sub(r"\[\d+\]", " ", previous.answer)
+    answer = " ".join(answer.split()[:40])
+    return f"{previous.question} {answer} {question}".strip(), True
 
 
 def expand(text: str, glossary: dict[str, str]) -> list[str]:

@@ -123,6 +123,16 @@ def build_index(
     link_studies(parsed)
 
     chunks = [c for p in parsed for c in p.chunks]
+    unchanged = None if rebuild else _unchanged_version(index_dir, settings_hash, parsed, embedder)
+    if unchanged is not None:
+        report.index_version = unchanged
+        report.chunks_total = len(chunks)
+        report.reused = len({c.embed_text for c in chunks})
+        seen = sum(p.citations_seen for p in parsed)
+        report.citation_link_rate = round(sum(p.citations_resolved for p in parsed) / seen, 4) if seen else None
+        report.seconds = round(time.monotonic() - started, 2)
+        progress("No change: the active index is up to date", 1.0)
+        return report
     if not chunks:
         raise BuildError("no source could be ingested: " + "; ".join(f"{s.path}: {s.error}" for s in report.sources if s.error))
 
@@ -241,6 +251,24 @@ def _sentence_vectors(
     if not rows:
         return rows, np.zeros((0, embedder.dim), dtype="float32")
     return rows, np.vstack([have[k] for k in keys]).astype("float32")
+
+
+def _unchanged_version(index_dir: Path, settings_hash: str, parsed: list[ParsedSource], embedder: Embedder) -> str | None:
+    """The active version when it was built from exactly these sources, settings and model."""
+    from index.store import read_active
+
+    active = read_active(index_dir)
+    if active is None:
+        return None
+    try:
+        manifest = json.loads((index_dir / active / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    same_sources = sorted((s["id"], s["path"]) for s in manifest.get("sources", [])) == sorted(
+        (p.source.id, p.source.path) for p in parsed
+    )
+    same_model = manifest.get("model", {}).get("sha256") == embedder.sha256
+    return active if same_sources and same_model and manifest.get("settings_hash") == settings_hash else None
 
 
 def _fsync_tree(folder: Path) -> None:

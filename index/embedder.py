@@ -105,6 +105,20 @@ class SentenceTransformerEmbedder:
     def embed(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype="float32")
+        import torch
+
+        # One thread for a query or two: on a busy 2-core machine, two threads contend and a
+        # single question took 15x longer; batches (index builds) keep torch's default.
+        threads = torch.get_num_threads()
+        if len(texts) <= 4 and threads > 1:
+            torch.set_num_threads(1)
+        try:
+            return self._encode(texts, show_progress)
+        finally:
+            if torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
+
+    def _encode(self, texts: list[str], show_progress: bool) -> np.ndarray:
         vectors = self._model.encode(
             texts,
             batch_size=self.batch_size,

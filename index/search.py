@@ -1,9 +1,15 @@
-"""Hybrid search over a loaded index: dense (FAISS) and BM25 candidates fused by reciprocal rank."""
+"""Hybrid search over a loaded index: dense (FAISS), sentence-level dense and BM25 candidates, fused.
+
+Fusion "linear" (default) adds the chunk's cosine, its best sentence's cosine and its BM25 score
+(divided by the best BM25 score of the query) with fixed weights; "rrf" is reciprocal rank fusion.
+On the curated questions, linear fusion put the evidence in the top 5 for 0.85-0.87 of them across
+a wide range of weights, RRF for 0.78-0.82 (see eval/REPORT.md), so the weights are not knife-edge.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,13 +28,38 @@ class HybridSearcher:
     pool: int = 50
     rrf_k: int = 60
     hybrid: bool = True
+    fusion: str = "linear"
+    weights: tuple[float, float, float] = (0.4, 0.3, 0.3)  # chunk dense, best sentence dense, BM25
+    _sentence_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="int64"))
 
-    def dense(self, query: str, k: int) -> list[tuple[int, float]]:
-        vec = self.embedder.embed([query])[0]
-        return search_faiss(self.index.faiss, vec, k)
+    def __post_init__(self) -> None:
+        spans = self.index.sentence_spans
+        self._sentence_rows = np.asarray([row for row, _s, _e in spans], dtype="int64")
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embedder.embed([text])[0]
 
     def sparse(self, query: str, k: int) -> list[tuple[int, float]]:
         return self.index.bm25.search(query, k)
+
+    def _sentence_max(self, query_vec: np.ndarray) -> np.ndarray | None:
+        vectors = self.index.sentence_vectors
+        if vectors is None or len(self._sentence_rows) == 0:
+            return None
+        best = np.full(len(self.index.chunks), -1.0, dtype="float32")
+        np.maximum.at(best, self._sentence_rows, vectors @ query_vec)
+        return best
+
+    def _chunk_cosines(self, rows: list[int], dense: dict[int, float], query_vec: np.ndarray) -> dict[int, float]:
+        out = dict(dense)
+        floor = min(dense.values(), default=0.0)
+        for row in rows:
+            if row not in out:
+                try:
+                    out[row] = float(self.index.faiss.reconstruct(row) @ query_vec)
+                except RuntimeError:  # an IVF index without a direct map cannot reconstruct
+                    out[row] = floor
+        return out
 
     def search(
         self,
@@ -36,33 +67,50 @@ class HybridSearcher:
         k: int = 10,
         keep: ChunkFilter | None = None,
         dense_query: str | None = None,
+        query_vec: np.ndarray | None = None,
     ) -> list[Passage]:
-        """Top-k passages; `dense_query` lets the caller embed a different text than BM25 reads."""
+        """Top-k passages. BM25 reads `query`; the dense side embeds `dense_query` (or takes
+        `query_vec`, so a caller that already embedded the question does not do it twice)."""
         n = len(self.index.chunks)
-        # With a filter, look deeper so that k survive it.
-        depth = n if keep is not None else min(n, self.pool)
-        dense = self.dense(dense_query or query, depth)
+        if n == 0:
+            return []
+        depth = n if keep is not None else min(n, self.pool)  # with a filter, look deeper
+        qv = query_vec if query_vec is not None else self.embed_query(dense_query or query)
+        dense = search_faiss(self.index.faiss, qv, depth)
         sparse = self.sparse(query, depth) if self.hybrid else []
-        fused: dict[int, float] = {}
-        for ranked in (dense, sparse):
-            for rank, (row, _score) in enumerate(ranked):
-                fused[row] = fused.get(row, 0.0) + 1.0 / (self.rrf_k + rank + 1)
-        dense_scores = dict(dense)
+        sent_best = self._sentence_max(qv)
+        scores: dict[int, float]
+        if self.fusion == "rrf":
+            scores = {}
+            for ranked in (dense, sparse):
+                for rank, (row, _s) in enumerate(ranked):
+                    scores[row] = scores.get(row, 0.0) + 1.0 / (self.rrf_k + rank + 1)
+            cos = dict(dense)
+        else:
+            rows = {r for r, _ in dense} | {r for r, _ in sparse}
+            if sent_best is not None:
+                rows |= {int(r) for r in np.argsort(-sent_best, kind="stable")[:depth]}
+            cos = self._chunk_cosines(sorted(rows), dict(dense), qv)
+            bm = dict(sparse)
+            top_bm = max(bm.values(), default=0.0) or 1.0
+            wd, ws, wb = self.weights
+            if sent_best is None:
+                wd, ws = wd + ws, 0.0
+            if not self.hybrid:
+                wb = 0.0
+            scores = {
+                r: wd * cos[r] + (ws * float(sent_best[r]) if sent_best is not None else 0.0) + wb * bm.get(r, 0.0) / top_bm
+                for r in rows
+            }
         sparse_scores = dict(sparse)
-        rows = sorted(fused, key=lambda r: (-fused[r], r))  # ties broken by row: deterministic
         out: list[Passage] = []
-        for row in rows:
+        for row in sorted(scores, key=lambda r: (-scores[r], r)):  # ties broken by row: deterministic
             chunk = self.index.chunks[row]
             if keep is not None and not keep(chunk):
                 continue
             out.append(
-                Passage(
-                    chunk=chunk,
-                    score=fused[row],
-                    dense_score=dense_scores.get(row),
-                    bm25_score=sparse_scores.get(row),
-                    rank=len(out) + 1,
-                )
+                Passage(chunk=chunk, score=round(scores[row], 6), dense_score=cos.get(row),
+                        bm25_score=sparse_scores.get(row), rank=len(out) + 1)
             )
             if len(out) >= k:
                 break

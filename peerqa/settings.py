@@ -60,6 +60,7 @@ class RetrievalSettings(BaseModel):
     expand_queries: bool = True
     rewrite_followups: bool = True
     hybrid: bool = True
+    fusion: Literal["linear", "rrf"] = Field("linear", description="score fusion of dense, sentence and BM25")
     reranker: str = Field("", description="optional local cross-encoder model folder; empty = off")
 
 
@@ -68,9 +69,14 @@ class AnswerSettings(BaseModel):
     min_sentences: int = 2
     max_sentences: int = 6
     compose_passages: int = Field(5, description="top passages whose sentences may be quoted")
-    # Abstain when the best evidence is weak; calibrated on eval/questions.jsonl (see eval/).
-    abstain_min_similarity: float = Field(0.30, description="best cosine of the question and a sentence/passage")
-    abstain_min_coverage: float = Field(0.0, description="share of the question's terms in the top 3 passages")
+    # Abstention, calibrated on eval/questions.jsonl (see README, "Abstention"): abstain when the
+    # question names a rare word the sources never use and the best evidence is not close, or
+    # when nothing is even loosely related.
+    abstain_min_similarity: float = Field(0.25, description="abstain below this best question-evidence cosine")
+    abstain_missing_similarity: float = Field(
+        0.60, description="with a rare question word absent from the sources, abstain below this cosine"
+    )
+    rare_word_rank: int = Field(10000, description="vocabulary rank past which a word counts as rare")
 
 
 class LLMSettings(BaseModel):
