@@ -22,6 +22,9 @@ def add_commands(sub, add_index_dir) -> None:  # type: ignore[no-untyped-def]
     p.add_argument("--source", default="", help="only passages of this source (id prefix or file name)")
     p.add_argument("--kind", default="", choices=["", "review", "included_study", "other"])
     p.add_argument("--k", type=int, default=None, help="passages to retrieve (default 10)")
+    p.add_argument("--mode", choices=["extractive", "llm"], default="extractive",
+                   help="extractive (default) or llm: a generated answer whose citations are verified "
+                        "(needs PEERQA_LLM__PROVIDER; falls back to extractive with a notice)")
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
     p.add_argument("--jsonl", metavar="FILE", help="answer every question of a JSONL file; JSON lines out")
 
@@ -78,7 +81,8 @@ def answer_json(answer: Answer, qid: str | None = None) -> dict[str, Any]:
 
 
 def render_text(answer: Answer) -> str:
-    lines = [answer.answer, ""]
+    lines = [f"Note: {answer.notice}", ""] if answer.notice and answer.notice != "signpost" else []
+    lines += [answer.answer, ""]
     if answer.abstained and answer.suggestions:
         lines.append("Nearest sections:")
         lines += [f"  - {s}" for s in answer.suggestions]
@@ -125,7 +129,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
             try:
                 item = json.loads(line)
                 history = [Turn(t.get("question", ""), t.get("answer", "")) for t in item.get("context", []) or []]
-                answer = engine.ask(str(item.get("question", "")), history=history, filters=filters, k=args.k)
+                answer = engine.ask(str(item.get("question", "")), history=history, filters=filters, k=args.k,
+                                    mode=args.mode)
                 row = answer_json(answer, str(item.get("id", n)))
             except QuestionError as exc:
                 row = {"id": item.get("id", n), "question": item.get("question", ""), "error": str(exc)}
@@ -135,7 +140,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
                 status = EXIT_USAGE
             sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
         return status
-    answer = engine.ask(args.question, filters=filters, k=args.k)
+    answer = engine.ask(args.question, filters=filters, k=args.k, mode=args.mode)
     if args.json:
         print(json.dumps(answer_json(answer), ensure_ascii=False, indent=1))
     else:

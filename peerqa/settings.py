@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -81,7 +82,7 @@ class AnswerSettings(BaseModel):
 
 class LLMSettings(BaseModel):
     provider: Literal["none", "openai", "ollama"] = "none"
-    base_url: str = ""
+    base_url: str = Field("", repr=False, description="may hold credentials: never shown")
     model: str = ""
     api_key: SecretStr = SecretStr("")
     timeout_s: float = 30.0
@@ -100,6 +101,28 @@ class Settings(BaseSettings):
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     log_questions: bool = Field(False, description="write questions to logs (they may hold health details)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_llm_names(cls, data: Any) -> Any:
+        """Also read PEERQA_LLM_PROVIDER, _BASE_URL, _MODEL, _API_KEY, _TIMEOUT_S (single underscore),
+        the names operators are given; the nested PEERQA_LLM__X form wins when both are set."""
+        if not isinstance(data, dict):
+            return data
+        flat = {
+            key: os.environ[f"PEERQA_LLM_{key.upper()}"]
+            for key in ("provider", "base_url", "model", "api_key", "timeout_s")
+            if f"PEERQA_LLM_{key.upper()}" in os.environ
+        }
+        if flat:
+            llm = data.get("llm")
+            merged = dict(flat)
+            if isinstance(llm, dict):
+                merged.update(llm)
+            elif isinstance(llm, LLMSettings):
+                merged.update(llm.model_dump(exclude_unset=True))
+            data = {**data, "llm": merged}
+        return data
 
     @property
     def resolved_cache_dir(self) -> Path:
