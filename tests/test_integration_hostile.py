@@ -132,7 +132,7 @@ def test_killed_ingest_leaves_the_previous_index_serving(review_index, tmp_path)
     shutil.copy(REVIEW_PDF, sources / REVIEW_PDF.name)
     big = "\n\n".join(
         f"Paragraph {i} records how peer workers in district {i} supported {i % 7 + 2} families in crisis."
-        for i in range(3000)
+        for i in range(1200)
     )
     (sources / "big-new-source.txt").write_text("NEW SOURCE\n\n" + big, encoding="utf-8")
     cmd = [sys.executable, "-m", "app.cli", "ingest", str(sources), "--index-dir", str(index_dir)]
