@@ -13,3 +13,6 @@ export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 echo "== ruff" && .venv/bin/ruff check .
 echo "== mypy" && .venv/bin/mypy peerqa ingest index app prompts eval
 echo "== pytest" && .venv/bin/python -m pytest "$@"
+# The evaluation gate: the full engine on the curated questions must not fall more than 0.03
+# below eval/baseline.json on hit@5 or abstention accuracy.
+echo "== eval gate" && .venv/bin/python -m eval.gate

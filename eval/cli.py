@@ -1,0 +1,70 @@
+"""`peerqa eval`: run systems over a question file and write the report folder.
+
+    peerqa eval --questions eval/questions.jsonl [--index-dir DIR] [--report DIR] [--systems full,bm25]
+
+A plug-in of app/cli.py: it calls add_commands(sub, add_index_dir) and dispatches through HANDLERS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from peerqa.settings import REPO_ROOT
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DEFAULT_REPORT_DIR = REPO_ROOT / "eval"
+
+
+def add_commands(sub, add_index_dir) -> None:  # type: ignore[no-untyped-def]
+    from eval.systems import SYSTEM_NAMES
+
+    p = sub.add_parser("eval", help="evaluate retrieval and answers on a question file; write a report")
+    p.add_argument("--questions", required=True, metavar="FILE", help="question file (JSON Lines)")
+    add_index_dir(p)
+    p.add_argument("--report", metavar="DIR", default=str(DEFAULT_REPORT_DIR),
+                   help="folder for REPORT.md, report.json and plots/ (default: the repository's eval/)")
+    p.add_argument("--systems", metavar="A,B", default="",
+                   help=f"comma-separated systems (default: all of {','.join(SYSTEM_NAMES)})")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from app.cli import _settings
+    from eval.questions import QuestionFileError, load_questions
+    from eval.systems import EvalError, parse_systems
+
+    try:  # refuse bad arguments before loading the model and the index
+        names = parse_systems(args.systems)
+        load_questions(Path(args.questions))
+    except (EvalError, QuestionFileError) as exc:
+        print(f"peerqa eval: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    from eval.report import write_report
+    from eval.runner import run_eval
+
+    try:
+        result = run_eval(_settings(args), Path(args.questions), names)
+    except EvalError as exc:
+        print(f"peerqa eval: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    files = write_report(result, Path(args.report))
+    print(summary_line(result.report))
+    for path in files:
+        print(f"  wrote {path}")
+    return EXIT_OK
+
+
+def summary_line(report: dict[str, Any]) -> str:
+    parts = []
+    for name, s in report["systems"].items():
+        text = f"{name}: hit@5 {s['hit@5']:.3f}" if s["hit@5"] is not None else f"{name}: hit@5 –"
+        if s.get("abstention_accuracy") is not None:
+            text += f", abstention accuracy {s['abstention_accuracy']:.3f}"
+        parts.append(text)
+    return f"{report['n_questions']} questions; " + "; ".join(parts)
+
+
+HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {"eval": cmd_eval}

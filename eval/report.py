@@ -1,0 +1,217 @@
+"""Write an evaluation's report folder: report.json, REPORT.md and plots/*.png.
+
+    write_report(result, Path("eval"))   # eval/report.json, eval/REPORT.md, eval/plots/*.png
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from eval.plots import MAIN, write_plots
+from eval.questions import UNANSWERABLE
+from eval.runner import EvalResult
+from eval.scoring import ANSWER_KEYS, RETRIEVAL_KEYS
+
+REGENERATE = ".venv/bin/peerqa eval --questions eval/questions.jsonl"
+LABELS = {
+    "hit@1": "hit@1", "hit@3": "hit@3", "hit@5": "hit@5", "hit@10": "hit@10", "mrr@10": "MRR@10",
+    "ndcg@10": "nDCG@10", "recall@5": "recall@5", "abstention_accuracy": "abst. acc",
+    "abstention_precision": "abst. P", "abstention_recall": "abst. R", "wrong_abstention_rate": "wrong abst.",
+    "keyword_coverage": "keywords", "citation_support": "cit. support", "citation_precision": "cit. precision",
+    "latency_p50_ms": "p50 ms", "latency_p95_ms": "p95 ms",
+}
+ANSWER_TABLE = ("abstention_accuracy", "abstention_precision", "abstention_recall", "wrong_abstention_rate",
+                *ANSWER_KEYS, "latency_p50_ms", "latency_p95_ms")
+DELTA_KEYS = ("hit@1", "hit@5", "mrr@10", "ndcg@10", "recall@5", "abstention_accuracy", "keyword_coverage")
+SECTION_KEYS = ("hit@5", "mrr@10", "recall@5", "abstention_accuracy", "keyword_coverage")
+DEFINITIONS = """\
+- **Evidence match.** A gold quote lies in a passage when, after lowercasing, straightening quote marks,
+  mapping dashes to `-`, dropping `*` and collapsing white space, it is a substring of the passage, or at
+  least half of its word 5-grams occur in the passage (a quote a chunk boundary splits). A passage is
+  relevant when it holds a gold quote. Retrieval figures read the first 10 passages and average over the
+  questions with gold quotes (`n_with_evidence`); unanswerable questions have none.
+- **hit@k**: share of questions with a relevant passage among the first k. **recall@5**: share of a
+  question's gold quotes found in the first 5, averaged. **MRR@10**: mean reciprocal rank of the first
+  relevant passage (0 if none in 10). **nDCG@10**: binary gains; the ideal list has
+  max(gold quotes, relevant passages retrieved) relevant passages, capped at 10.
+- **Abstention** (engine systems only; unanswerable = should abstain): accuracy = right calls / all
+  questions; precision = right abstentions / abstentions; recall = abstentions on unanswerable /
+  unanswerable; wrong abst. = abstentions on answerable / answerable questions.
+- **keywords**: share of a question's keywords found in the answer text (normalised as above; an
+  abstention covers none), averaged over questions with keywords. **cit. support**: share of answer
+  sentences contained in a passage they cite. **cit. precision**: share of cited passages that hold a gold
+  quote. Both over answered (not abstained) questions.
+- **Latency**: p50/p95 of the engine's `total_ms` per question (question → answer, retrieval and
+  composition). For the baselines, the wall time of their retrieval call.
+- **Sections**: the question's `section` field; a synthesis question's `A | B` counts under both A and
+  B, so section rows add up to more than the question count. Unanswerable questions have no section and
+  appear under `(no section)`.
+"""
+
+
+def fmt(value: Any, key: str = "") -> str:
+    if value is None:
+        return "–"
+    if key.endswith("_ms"):
+        return f"{value:.0f}"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return out
+
+
+def metric_table(groups: dict[str, dict[str, Any]], keys: tuple[str, ...], first: str,
+                 counts: bool = False) -> list[str]:
+    header = [first] + (["n", "n ev."] if counts else []) + [LABELS[k] for k in keys]
+    rows = []
+    for name, figures in groups.items():
+        lead = [name] + ([str(figures["n"]), str(figures["n_with_evidence"])] if counts else [])
+        rows.append(lead + [fmt(figures.get(k), k) for k in keys])
+    return table(header, rows)
+
+
+def _delta(a: float | None, b: float | None) -> str:
+    return "–" if a is None or b is None else f"{a - b:+.3f}"
+
+
+def won_lost(system: dict[str, Any], full: dict[str, Any]) -> str:
+    """Paired hit@5 counts: questions this system gets into the top 5 and full does not, and back."""
+    mine, theirs = set(system["misses"]["not_in_top5"]), set(full["misses"]["not_in_top5"])
+    return f"+{len(theirs - mine)} / −{len(mine - theirs)}"
+
+
+def ablation_table(systems: dict[str, dict[str, Any]]) -> list[str]:
+    full = systems[MAIN]
+    rows = [[name] + [_delta(figures.get(k), full.get(k)) for k in DELTA_KEYS] + [won_lost(figures, full)]
+            for name, figures in systems.items() if name != MAIN]
+    out = table(["system − full"] + [LABELS[k] for k in DELTA_KEYS] + ["hit@5 won / lost"], rows)
+    if full["n_with_evidence"]:
+        # Small differences are single questions; say how small, so nobody reads noise as a finding.
+        out += ["", f"One question moves hit@k by {1 / full['n_with_evidence']:.3f} ({full['n_with_evidence']} "
+                    f"questions with evidence) and abstention accuracy by {1 / full['n']:.3f}. "
+                    "\"won / lost\": questions with the evidence in the top 5 for this system but not for full, "
+                    "and the reverse."]
+    return out
+
+
+def type_hit_table(systems: dict[str, dict[str, Any]], key: str = "hit@5") -> list[str]:
+    types = sorted({t for s in systems.values() for t in s["by_type"]})
+    rows = [[name] + [fmt(s["by_type"].get(t, {}).get(key)) for t in types] for name, s in systems.items()]
+    return table([f"{key} by type"] + types, rows)
+
+
+def never_abstain_note(report: dict[str, Any]) -> list[str]:
+    """The trivial reference for abstention accuracy: a system that always answers."""
+    n = report["n_questions"]
+    unanswerable = report["question_types"].get(UNANSWERABLE, 0)
+    if not n or not any(report["answers"].values()):
+        return []
+    return [f"For reference: always answering scores abstention accuracy {(n - unanswerable) / n:.3f} on this file "
+            f"({unanswerable} of {n} questions are unanswerable); abstaining on everything scores "
+            f"{unanswerable / n:.3f}.", ""]
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    systems: dict[str, dict[str, Any]] = report["systems"]
+    main = MAIN if MAIN in systems else next(iter(systems))
+    m = systems[main]
+    types = ", ".join(f"{n} {t}" for t, n in sorted(report["question_types"].items(), key=lambda x: -x[1]))
+    lines = [
+        "# Evaluation report",
+        "",
+        "Regenerate (writes this file, `eval/report.json` and `eval/plots/*.png`; needs an index of",
+        "`./sources`, built by `.venv/bin/peerqa ingest`, or pass `--index-dir DIR`):",
+        "",
+        "```bash",
+        REGENERATE,
+        "```",
+        "",
+        f"Run {report['created']} on `{report['questions_file']}`: {report['n_questions']} questions ({types}); "
+        f"index `{report['index_version']}` (settings hash `{report['settings_hash']}`); "
+        f"{len(systems)} systems over the same questions in {report['seconds']['total']:.0f} s "
+        f"({report['seconds']['build_systems']:.0f} s of it building the in-memory baselines and variants).",
+        "",
+        "## Systems",
+        "",
+        *[f"- **{name}**: {report['descriptions'].get(name, '')}" for name in systems],
+        "",
+        "### Retrieval",
+        "",
+        *metric_table(systems, (*RETRIEVAL_KEYS, "latency_p50_ms", "latency_p95_ms"), "system"),
+        "",
+        "### Answers and abstention (engine systems; the baselines do not answer)",
+        "",
+        *metric_table({n: s for n, s in systems.items() if report["answers"].get(n)}, ANSWER_TABLE, "system"),
+        "",
+        *never_abstain_note(report),
+    ]
+    if main == MAIN and len(systems) > 1:
+        lines += ["### Change against the full engine", "", *ablation_table(systems), ""]
+    lines += [
+        "## By question type",
+        "",
+        *type_hit_table(systems),
+        "",
+        f"All figures of `{main}` by type:",
+        "",
+        *metric_table(m["by_type"], RETRIEVAL_KEYS + ANSWER_TABLE, "type", counts=True),
+        "",
+        f"## By section (`{main}`, weakest hit@5 first)",
+        "",
+    ]
+    by_section = dict(sorted(m["by_section"].items(),
+                             key=lambda kv: (kv[1]["hit@5"] is None, kv[1]["hit@5"] or 0.0, kv[0])))
+    lines += [*metric_table(by_section, SECTION_KEYS, "section", counts=True), ""]
+    miss = m.get("misses", {})
+    lines += [
+        f"## Questions to look at (`{main}`)",
+        "",
+        f"- gold evidence not in the top 5 ({len(miss.get('not_in_top5', []))}): "
+        + (", ".join(miss.get("not_in_top5", [])) or "none"),
+        f"- abstained on an answerable question ({len(miss.get('wrong_abstention', []))}): "
+        + (", ".join(miss.get("wrong_abstention", [])) or "none"),
+        f"- answered an unanswerable question ({len(miss.get('missed_abstention', []))}): "
+        + (", ".join(miss.get("missed_abstention", [])) or "none"),
+        "",
+        "## Plots",
+        "",
+        "![hit@k per system](plots/hit_at_k.png)",
+        "",
+        f"![hit@5 of {main} by section](plots/sections_hit5.png)",
+        "",
+        *(["![latency](plots/latency.png)", ""] if any(report["answers"].values()) else []),
+        "## How the figures are computed",
+        "",
+        DEFINITIONS,
+        f"Packages: {', '.join(f'{k} {v}' for k, v in {**report['packages'], **report['eval_packages']}.items())}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def rounded(value: Any, places: int = 4) -> Any:
+    """Floats rounded for a readable, diff-friendly JSON file."""
+    if isinstance(value, float):
+        return round(value, places)
+    if isinstance(value, dict):
+        return {k: rounded(v, places) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rounded(v, places) for v in value]
+    return value
+
+
+def write_report(result: EvalResult, folder: Path) -> list[Path]:
+    """report.json, REPORT.md and plots/*.png into `folder` (created); returns the files written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    json_path = folder / "report.json"
+    json_path.write_text(json.dumps(rounded(result.report), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    md_path = folder / "REPORT.md"
+    md_path.write_text(render_markdown(result.report), encoding="utf-8")
+    return [json_path, md_path, *write_plots(result.scores, result.report, folder / "plots")]

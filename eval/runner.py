@@ -1,0 +1,104 @@
+"""Run systems over a question file and gather the report data (no files written here).
+
+    result = run_eval(settings, Path("eval/questions.jsonl"), ["full", "bm25"])
+    result.report   # the dict report.json holds
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from eval.questions import Question, load_questions
+from eval.scoring import QuestionScore, score_question, system_summary
+from eval.systems import DESCRIPTIONS, System, build_systems
+from peerqa.settings import REPO_ROOT, Settings
+
+EVAL_PACKAGES = ("langchain-community", "langchain-text-splitters", "matplotlib")
+Log = Callable[[str], None]
+
+
+@dataclass
+class EvalResult:
+    questions: list[Question]
+    scores: dict[str, list[QuestionScore]]  # system → one score per question, in file order
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def stderr_log(msg: str) -> None:
+    print(f"eval: {msg}", file=sys.stderr, flush=True)
+
+
+def run_systems(systems: list[System], questions: list[Question], log: Log = stderr_log) -> dict[str, list[QuestionScore]]:
+    """Every question through every system. Interleaved (each question through all systems before
+    the next) so that background load on a shared machine affects every system's latency alike."""
+    scores: dict[str, list[QuestionScore]] = {s.name: [] for s in systems}
+    t0 = time.perf_counter()
+    for i, q in enumerate(questions, start=1):
+        for system in systems:
+            scores[system.name].append(score_question(q, system.run(q)))
+        if i % 25 == 0 or i == len(questions):
+            log(f"{i}/{len(questions)} questions, {time.perf_counter() - t0:.0f} s")
+    return scores
+
+
+def display_path(path: Path) -> str:
+    """A path relative to the repository when it lies inside it (stable across checkouts)."""
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def package_versions(names: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def run_eval(settings: Settings, questions_path: Path, system_names: list[str], log: Log = stderr_log) -> EvalResult:
+    """Load the index and the model once, build the systems, run and summarise them."""
+    from app.runtime import get_embedder, open_index
+
+    t_start = time.perf_counter()
+    questions = load_questions(questions_path)
+    index = open_index(settings)
+    embedder = get_embedder(settings)
+    log(f"{len(questions)} questions, index {index.version}, systems {', '.join(system_names)}")
+    t_build = time.perf_counter()
+    systems = build_systems(system_names, settings, index, embedder, log)
+    build_seconds = time.perf_counter() - t_build
+    scores = run_systems(systems, questions, log)
+    by_name = {s.name: s for s in systems}
+    report: dict[str, Any] = {
+        "systems": {name: system_summary(rows) for name, rows in scores.items()},
+        "answers": {name: by_name[name].answers for name in scores},
+        "descriptions": {name: DESCRIPTIONS[name] for name in scores},
+        "index_version": index.version,
+        "settings_hash": index.manifest.get("settings_hash", ""),
+        "packages": index.manifest.get("packages", {}),
+        "eval_packages": package_versions(EVAL_PACKAGES),
+        "questions_file": display_path(questions_path),
+        "n_questions": len(questions),
+        "question_types": _count(q.type for q in questions),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seconds": {"total": round(time.perf_counter() - t_start, 1), "build_systems": round(build_seconds, 1)},
+    }
+    return EvalResult(questions, scores, report)
+
+
+def _count(values: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return out

@@ -1,0 +1,212 @@
+"""The systems an evaluation compares, all over the same index and one shared embedder.
+
+    full                 the engine as configured (linear fusion of chunk cosine, best-sentence cosine
+                         and BM25; section headers; expansion; follow-up rewrite)
+    no-headers           dense search over chunk.text instead of the header + text the index embeds
+    no-hybrid            no BM25 in the fusion (settings.retrieval.hybrid = False)
+    rrf-fusion           reciprocal rank fusion of dense and BM25 ranks (settings.retrieval.fusion = "rrf")
+    no-expansion         no abbreviation/synonym expansion (settings.retrieval.expand_queries = False)
+    no-followup-rewrite  follow-ups are not folded into the previous question
+    bm25                 the index's BM25 alone over peerqa chunks (question text only)
+    langchain-default    PyPDFLoader → RecursiveCharacterTextSplitter(1000, 200) → in-memory FAISS
+                         over the same embedding model (question text only)
+
+The engine variants answer; the two baselines only retrieve.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from app.engine import Engine, QuestionError, Turn
+from eval.questions import Question
+from eval.scoring import K_MAX, AnswerView, Outcome
+from index.embedder import Embedder
+from index.store import LoadedIndex, sha256_path
+from index.vectors import build_faiss
+from peerqa.records import Answer
+from peerqa.settings import Settings
+
+ENGINE_VARIANTS: dict[str, dict[str, Any]] = {
+    # name → changes to settings.retrieval; "no-headers" swaps the dense vectors instead
+    "full": {},
+    "no-headers": {},
+    "no-hybrid": {"hybrid": False},
+    "rrf-fusion": {"fusion": "rrf"},
+    "no-expansion": {"expand_queries": False},
+    "no-followup-rewrite": {"rewrite_followups": False},
+}
+BASELINES = ("bm25", "langchain-default")
+SYSTEM_NAMES = tuple(ENGINE_VARIANTS) + BASELINES
+DESCRIPTIONS = {
+    "full": "the engine as configured: linear fusion of chunk cosine, best-sentence cosine and BM25; section "
+            "headers embedded; query expansion; follow-up rewriting; section diversity; abstention",
+    "no-headers": "as full, but the chunk vectors embed chunk.text instead of section header + text "
+                  "(sentence vectors and BM25 unchanged)",
+    "no-hybrid": "as full, without BM25 in the fusion: chunk and sentence cosines only (retrieval.hybrid = false)",
+    "rrf-fusion": "as full, but reciprocal rank fusion of the dense and BM25 rankings instead of the linear "
+                  "score fusion, so no sentence-level scores (retrieval.fusion = rrf)",
+    "no-expansion": "as full, without abbreviation/synonym expansion (retrieval.expand_queries = false)",
+    "no-followup-rewrite": "as full, but follow-ups are not folded into the previous question "
+                           "(retrieval.rewrite_followups = false)",
+    "bm25": "baseline: the index's BM25 alone over peerqa chunks, question text only, no answer",
+    "langchain-default": "baseline: PyPDFLoader → RecursiveCharacterTextSplitter(1000, 200) → in-memory "
+                         "LangChain FAISS over the same MiniLM embedder, question text only, no answer",
+}
+
+
+class EvalError(Exception):
+    """The evaluation cannot run as asked (unknown system, missing source file)."""
+
+
+class System(Protocol):
+    name: str
+    answers: bool
+
+    def run(self, q: Question) -> Outcome: ...
+
+
+@dataclass
+class EngineSystem:
+    """An Engine (possibly with a component switched off); answers with the question's history."""
+
+    name: str
+    engine: Engine
+    answers: bool = True
+
+    def run(self, q: Question) -> Outcome:
+        history = [Turn(question, answer) for question, answer in q.context]
+        t0 = time.perf_counter()
+        try:
+            answer = self.engine.ask(q.question, history=history, k=K_MAX)
+        except QuestionError as exc:  # refused (empty or too long): nothing retrieved, nothing said
+            ms = (time.perf_counter() - t0) * 1000
+            return Outcome((), ms, AnswerView(str(exc), abstained=True), error=str(exc))
+        return Outcome(
+            tuple(p.chunk.text for p in answer.retrieved),
+            answer.timings.get("total_ms", (time.perf_counter() - t0) * 1000),
+            answer_view(answer),
+        )
+
+
+def answer_view(answer: Answer) -> AnswerView:
+    by_n = {c.n: c.passage.chunk.text for c in answer.citations}
+    sentences = tuple((s.text, tuple(by_n[n] for n in s.citations if n in by_n)) for s in answer.sentences)
+    return AnswerView(answer.answer, answer.abstained, sentences, tuple(by_n.values()))
+
+
+@dataclass
+class RetrieverSystem:
+    """A retrieve-only baseline: question text in, passage texts out, timed by wall clock."""
+
+    name: str
+    retrieve: Callable[[str], list[str]]
+    answers: bool = False
+
+    def run(self, q: Question) -> Outcome:
+        t0 = time.perf_counter()
+        texts = self.retrieve(q.question)[:K_MAX]
+        return Outcome(tuple(texts), (time.perf_counter() - t0) * 1000)
+
+
+class ProjectEmbeddings(Embeddings):
+    """LangChain Embeddings over the project's embedder (normalised MiniLM vectors)."""
+
+    def __init__(self, embedder: Embedder):
+        self.embedder = embedder
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embedder.embed(list(texts)).tolist()  # type: ignore[no-any-return]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embedder.embed([text])[0].tolist()  # type: ignore[no-any-return]
+
+
+def source_files(index: LoadedIndex, sources_dir: Path) -> list[Path]:
+    """The index's source files, found in the sources folder and checked to be the same bytes."""
+    paths = []
+    for src in index.sources.values():
+        path = sources_dir / src.path
+        if not path.is_file():
+            raise EvalError(f"source {src.path} of the index is not in {sources_dir} (needed by langchain-default)")
+        if sha256_path(path) != src.id:
+            raise EvalError(f"{path} is not the file the index was built from (sha256 differs)")
+        paths.append(path)
+    return paths
+
+
+def langchain_default(index: LoadedIndex, sources_dir: Path, embedder: Embedder) -> RetrieverSystem:
+    """LangChain's default pipeline over the index's sources, built in memory (no pickle, no files)."""
+    from langchain_community.document_loaders import PyPDFLoader, TextLoader
+    from langchain_community.vectorstores import FAISS
+    from langchain_core.documents import Document
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    pages: list[Document] = []
+    for path in source_files(index, sources_dir):
+        loader = PyPDFLoader(str(path)) if path.suffix.lower() == ".pdf" else TextLoader(str(path), autodetect_encoding=True)
+        pages.extend(loader.load())
+    splits = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200).split_documents(pages)
+    store = FAISS.from_documents(splits, ProjectEmbeddings(embedder))
+
+    def retrieve(question: str) -> list[str]:
+        return [d.page_content for d in store.similarity_search(question, k=K_MAX)]
+
+    return RetrieverSystem("langchain-default", retrieve)
+
+
+def bm25_only(index: LoadedIndex) -> RetrieverSystem:
+    def retrieve(question: str) -> list[str]:
+        return [index.chunks[row].text for row, _score in index.bm25.search(question, K_MAX)]
+
+    return RetrieverSystem("bm25", retrieve)
+
+
+def without_headers(index: LoadedIndex, embedder: Embedder) -> LoadedIndex:
+    """A shallow copy of the index whose dense vectors embed chunk.text (no section header).
+    Built in memory once per run; everything else (BM25, sentence vectors) is shared."""
+    vectors = np.ascontiguousarray(embedder.embed([c.text for c in index.chunks]), dtype="float32")
+    return dataclasses.replace(index, faiss=build_faiss(vectors, "flat"))
+
+
+def variant_settings(settings: Settings, changes: dict[str, Any]) -> Settings:
+    if not changes:
+        return settings
+    return settings.model_copy(update={"retrieval": settings.retrieval.model_copy(update=changes)})
+
+
+def parse_systems(spec: str | None) -> list[str]:
+    """'a,b' → ['a', 'b'] in the canonical order; None or '' → all systems."""
+    if not spec:
+        return list(SYSTEM_NAMES)
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    unknown = [n for n in names if n not in SYSTEM_NAMES]
+    if unknown or not names:
+        raise EvalError(f"unknown system(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(SYSTEM_NAMES)}")
+    return [n for n in SYSTEM_NAMES if n in names]
+
+
+def build_systems(names: list[str], settings: Settings, index: LoadedIndex, embedder: Embedder,
+                  log: Callable[[str], None] = lambda _msg: None) -> list[System]:
+    """The named systems, sharing one loaded index and one embedder."""
+    systems: list[System] = []
+    for name in names:
+        if name == "no-headers":
+            log("no-headers: embedding the chunk texts without headers")
+            systems.append(EngineSystem(name, Engine(settings, without_headers(index, embedder), embedder)))
+        elif name in ENGINE_VARIANTS:
+            systems.append(EngineSystem(name, Engine(variant_settings(settings, ENGINE_VARIANTS[name]), index, embedder)))
+        elif name == "bm25":
+            systems.append(bm25_only(index))
+        elif name == "langchain-default":
+            log("langchain-default: loading, splitting and embedding the sources")
+            systems.append(langchain_default(index, settings.sources_dir, embedder))
+    return systems

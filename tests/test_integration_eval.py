@@ -1,0 +1,69 @@
+"""`peerqa eval` and the CI gate end to end on the real review index, with a 6-question subset."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app.cli import main
+from eval import gate
+from eval.scoring import METRIC_KEYS
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.integration
+TYPES = ("fact", "list", "definition", "synthesis", "unanswerable", "followup")
+TOP_KEYS = {"systems", "index_version", "settings_hash", "packages", "questions_file", "n_questions", "created"}
+
+
+@pytest.fixture
+def subset(tmp_path):
+    """One question of each type from the curated set."""
+    rows = [json.loads(line) for line in (REPO / "eval" / "questions.jsonl").read_text(encoding="utf-8").splitlines()]
+    picked = [next(r for r in rows if r["type"] == t) for t in TYPES]
+    path = tmp_path / "subset.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in picked), encoding="utf-8")
+    return path
+
+
+def test_eval_writes_the_report_folder_with_sane_figures(review_index, subset, tmp_path, capsys):
+    settings, _ = review_index
+    out = tmp_path / "report"
+    code = main(["eval", "--questions", str(subset), "--index-dir", str(settings.index_dir),
+                 "--report", str(out), "--systems", "full,bm25"])
+    assert code == 0, capsys.readouterr().err
+    for name in ("REPORT.md", "report.json", "plots/hit_at_k.png", "plots/sections_hit5.png", "plots/latency.png"):
+        assert (out / name).stat().st_size > 0, name
+    data = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert TOP_KEYS <= set(data) and data["n_questions"] == 6
+    assert list(data["systems"]) == ["full", "bm25"]
+    assert data["packages"] and data["index_version"] and data["settings_hash"]
+    full, bm25 = data["systems"]["full"], data["systems"]["bm25"]
+    for system in (full, bm25):
+        assert set(METRIC_KEYS) <= set(system) and {"by_type", "by_section"} <= set(system)
+        assert set(system["by_type"]) == set(TYPES)
+        for key in METRIC_KEYS:
+            value = system[key]
+            if value is not None and not key.endswith("_ms"):
+                assert 0.0 <= value <= 1.0, (key, value)
+        assert system["latency_p50_ms"] > 0 and system["latency_p95_ms"] >= system["latency_p50_ms"]
+    assert full["hit@10"] is not None and full["hit@10"] >= full["hit@5"] >= full["hit@1"]
+    assert full["abstention_accuracy"] is not None and full["keyword_coverage"] is not None
+    assert bm25["abstention_accuracy"] is None and bm25["citation_support"] is None
+    md = (out / "REPORT.md").read_text(encoding="utf-8")
+    assert "| full |" in md and "| bm25 |" in md
+    assert "6 questions" in capsys.readouterr().out
+
+
+def test_gate_passes_against_its_own_baseline_and_fails_a_higher_one(review_index, subset, tmp_path, capsys):
+    settings, _ = review_index
+    baseline = tmp_path / "baseline.json"
+    common = ["--index-dir", str(settings.index_dir), "--questions", str(subset), "--baseline", str(baseline)]
+    assert gate.main([*common, "--write-baseline"]) == 0
+    recorded = json.loads(baseline.read_text(encoding="utf-8"))
+    assert set(recorded) == {"hit@5", "abstention_accuracy", "index_settings_hash", "measured"}
+    assert gate.main(common) == 0
+    assert "gate: PASS" in capsys.readouterr().out
+    baseline.write_text(json.dumps({**recorded, "hit@5": recorded["hit@5"] + 0.05}), encoding="utf-8")
+    assert gate.main(common) == 1
+    assert "REGRESSION" in capsys.readouterr().out
