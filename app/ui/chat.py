@@ -1,0 +1,136 @@
+"""The chat page: the conversation so far, asking a question, and rendering one answer with its
+citations, abstention suggestions and feedback controls."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import streamlit as st
+
+from app.engine import Filters, QuestionError
+from app.feedback import FeedbackStore
+from app.ui import state
+from app.ui.citations import render_citation
+from app.ui.feedback_form import render_feedback
+from app.ui.protocols import AnswerEngine
+from app.ui.safe_text import escape_md
+from app.ui.sidebar import Choice
+from app.ui.state import Exchange, Request
+from peerqa.records import Answer
+
+log = logging.getLogger("peerqa.app")
+EXAMPLES = (
+    "What training do peer support workers need?",
+    "How is peer support used in forensic mental health services?",
+    "What challenges do peer support workers face in their role?",
+)
+ASK_FAILED = "Sorry, that question could not be answered just now. Please try again in a moment."
+
+
+def render_chat(engine: AnswerEngine, store: FeedbackStore, choice: Choice, sources_dir: Path,
+                max_chars: int = 1000) -> None:
+    st.title("Peer Support Work: ask the evidence")
+    for ex in state.conversation():
+        render_exchange(ex, store, sources_dir)
+    typed = st.chat_input("Ask a question about peer support work", max_chars=max_chars, key="question")
+    request = Request(typed) if typed else state.take_pending()
+    if request is None:
+        if not state.conversation():
+            _welcome()
+        return
+    exchange = _ask(engine, request, choice)
+    if exchange is not None:
+        state.add_exchange(exchange)
+        with st.chat_message("assistant"):
+            render_answer(exchange, store, sources_dir)
+
+
+def _welcome() -> None:
+    st.markdown(
+        "Ask about the 2023 scoping review *Peer Support Work* (and any reports added on the Sources page). "
+        "Answers are sentences quoted from the sources; each number, like **[1]**, opens the passage it "
+        "comes from, with its section and page. Follow-up questions use the conversation so far."
+    )
+    st.caption("Try one of these:")
+    for i, q in enumerate(EXAMPLES):
+        st.button(q, key=f"example-{i}", on_click=state.queue, args=(q,), icon=":material/help:")
+
+
+def _ask(engine: AnswerEngine, request: Request, choice: Choice) -> Exchange | None:
+    """Show the question, ask the engine, and return the exchange (None if it was refused)."""
+    filters = Filters(section=request.section or choice.filters.section, source=choice.filters.source,
+                      kind=choice.filters.kind)
+    with st.chat_message("user"):
+        st.markdown(escape_md(request.question))
+    context = state.history()
+    if request.section and context and context[-1].question == request.question:
+        context = context[:-1]  # a re-ask within a section is the same question, not a follow-up to itself
+    try:
+        with st.spinner("Searching the sources…"):
+            answer = engine.ask(request.question, history=context, filters=filters, mode=choice.mode)
+    except QuestionError as exc:  # empty or over-long: the engine's own polite wording
+        with st.chat_message("assistant"):
+            st.warning(str(exc), icon=":material/edit_note:")
+        return None
+    except Exception:
+        log.exception("answering a question failed")
+        with st.chat_message("assistant"):
+            st.error(ASK_FAILED, icon=":material/error:")
+        return None
+    scope = _scope(filters, choice.source_label)
+    return Exchange(question=request.question, answer=answer, filters=filters, context=context, mode=choice.mode,
+                    scope=scope)
+
+
+def render_exchange(ex: Exchange, store: FeedbackStore, sources_dir: Path) -> None:
+    with st.chat_message("user"):
+        st.markdown(escape_md(ex.question))
+    with st.chat_message("assistant"):
+        render_answer(ex, store, sources_dir)
+
+
+def render_answer(ex: Exchange, store: FeedbackStore, sources_dir: Path) -> None:
+    answer = ex.answer
+    if ex.scope:
+        st.caption(escape_md(f"Searched only in {ex.scope}"))
+    if answer.notice == "signpost":
+        st.info(escape_md(answer.answer), icon=":material/support:")
+        return  # not an evidence answer: nothing to cite or rate
+    st.markdown(answer_markdown(answer))
+    if answer.notice:
+        st.caption(escape_md(answer.notice))
+    if answer.abstained and answer.suggestions:
+        st.markdown("**Ask again within one of the nearest sections:**")
+        for i, section in enumerate(answer.suggestions):
+            st.button(
+                escape_md(section), key=f"suggest-{ex.id}-{i}", on_click=state.queue, args=(ex.question, section),
+                icon=":material/manage_search:",
+            )
+    if answer.citations:
+        st.caption("Sources: open one to read the passage its sentences come from.")
+    for c in answer.citations:
+        render_citation(c, sources_dir, key=f"pdf-{ex.id}-{c.n}")
+    render_feedback(ex, store)
+
+
+def answer_markdown(answer: Answer) -> str:
+    """An extractive answer as one bullet per quoted sentence with its bold [n]: the sentences come
+    from different passages, and a run-on paragraph of them is hard to read. Other answers
+    (LLM prose, abstentions) show as written."""
+    cited = answer.sentences and all(s.citations for s in answer.sentences)
+    if answer.mode != "extractive" or answer.abstained or not cited:
+        return escape_md(answer.answer)
+    return "\n".join(
+        f"- {escape_md(' '.join(s.text.split()))} " + " ".join(f"**\\[{n}\\]**" for n in s.citations)
+        for s in answer.sentences
+    )
+
+
+def _scope(filters: Filters, source_label: str) -> str:
+    parts = []
+    if filters.section:
+        parts.append(f"the section {filters.section}")
+    if filters.source:
+        parts.append(source_label or "one source")
+    return " and ".join(parts)

@@ -1,0 +1,98 @@
+"""The sidebar: what the index holds, the filters and answer mode, and conversation controls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import streamlit as st
+
+from app.engine import Filters
+from app.ui import state
+from app.ui.export import conversation_markdown
+from app.ui.protocols import IndexView
+from app.ui.safe_text import escape_md
+from peerqa.settings import Settings
+
+SECTION_KEY = "filter_section"
+SOURCE_KEY = "filter_source"
+MODE_KEY = "answer_mode"
+
+
+@dataclass
+class Choice:
+    """What the sidebar asks every question with."""
+
+    filters: Filters = field(default_factory=Filters)
+    mode: str = "extractive"
+    source_label: str = ""  # the chosen source's file name, for "Searched only in ..."
+
+
+def _built(created: str) -> str:
+    try:
+        return datetime.fromisoformat(created).strftime("%d %b %Y, %H:%M UTC")
+    except (TypeError, ValueError):
+        return created or "unknown"
+
+
+def render_index_status(index: IndexView) -> None:
+    m = index.manifest
+    counts = m.get("counts", {})
+    model = str(m.get("model", {}).get("name", "?")).removeprefix("bundled:")
+    seconds = m.get("build_seconds")
+    took = f" in {seconds:.0f} s" if isinstance(seconds, int | float) else ""
+    st.markdown("**Index**")
+    lines = [
+        f"{len(index.sources)} source(s) · {counts.get('chunks', 0)} passages",
+        f"Model: {model}",  # may be a local folder path: escaped below, like all manifest text
+        f"Built {_built(m.get('created', ''))}{took}",
+    ]
+    st.caption("  \n".join(escape_md(line) for line in lines))
+    for warning in getattr(index, "warnings", []) or []:
+        st.warning(escape_md(warning), icon=":material/warning:")
+
+
+def _keep_valid(key: str, options: list[str]) -> None:
+    # After a rebuild a chosen section or source may be gone; fall back to "all" instead of an error.
+    if st.session_state.get(key) not in (None, *options):
+        del st.session_state[key]
+
+
+def render_filters(index: IndexView, settings: Settings) -> Choice:
+    st.markdown("**Search in**")
+    sections = [""] + index.sections()
+    _keep_valid(SECTION_KEY, sections)
+    section = st.selectbox(
+        "Section", sections, key=SECTION_KEY, format_func=lambda s: s or "All sections",
+        help="Only passages in this section (and its sub-sections) are used. Type to search.",
+    )
+    names = {sid: doc.path + (f" ({doc.title[:40]})" if doc.title else "") for sid, doc in index.sources.items()}
+    sources = [""] + sorted(names, key=lambda sid: names[sid].lower())
+    _keep_valid(SOURCE_KEY, sources)
+    source = st.selectbox(
+        "Source", sources, key=SOURCE_KEY, format_func=lambda s: names.get(s, "All sources"),
+    )
+    mode = "extractive"
+    if settings.llm.provider != "none":
+        mode = st.radio(
+            "Answer mode", ["extractive", "llm"], key=MODE_KEY, horizontal=True,
+            format_func=lambda m: "Quotes" if m == "extractive" else f"Written by LLM ({settings.llm.provider})",
+            help="Quotes: sentences from the sources, word for word. LLM: a written answer from the same passages.",
+        ) or "extractive"
+    label = index.sources[source].path if source and source in index.sources else ""
+    return Choice(Filters(section=section or "", source=source or ""), mode, label)
+
+
+def render_conversation_controls() -> None:
+    conv = state.conversation()
+    st.markdown("**Conversation**")
+    st.button(
+        "New conversation", icon=":material/add_comment:", on_click=state.new_conversation,
+        disabled=not conv, width="stretch",
+        help="Forget the questions so far; the next one starts a new topic.",
+    )
+    st.download_button(
+        "Download as Markdown", data=conversation_markdown(conv) if conv else "", file_name="peerqa-conversation.md",
+        mime="text/markdown", disabled=not conv, on_click="ignore", icon=":material/download:",
+        width="stretch",
+    )

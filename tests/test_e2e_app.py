@@ -1,0 +1,310 @@
+"""The real web app in a real browser: `python -m app.cli serve` on the shipped review, driven by
+headless chromium through Playwright.
+
+Screenshots and the measured timings go to test-artifacts/e2e-app/ (gitignored). Every wait is
+bounded; the server's process group is killed whatever happens.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from app.feedback import FeedbackStore
+from tests.conftest import REPO
+from tests.pdfgen import make_pdf
+
+pytestmark = pytest.mark.e2e
+ARTIFACTS = REPO / "test-artifacts" / "e2e-app"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+# Generous bounds: the machine has two cores shared with other work.
+SERVER_START_S = 180
+FIRST_PAGE_MS = 240_000  # the first visit loads the model and the index
+ANSWER_MS = 180_000
+REBUILD_MS = 600_000
+CHAT_INPUT = '[data-testid="stChatInputTextArea"]'
+MESSAGE = '[data-testid="stChatMessage"]'
+EXPANDER = '[data-testid="stExpander"]'
+
+
+@dataclass
+class Server:
+    url: str
+    root: Path
+    sources_dir: Path
+    index_dir: Path
+    started: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the server exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+        try:
+            with urllib.request.urlopen(url + "_stcore/health", timeout=5) as resp:  # noqa: S310 - localhost
+                if resp.read().strip() == b"ok":
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"the server was not healthy within {SERVER_START_S} s:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def server(review_index, tmp_path_factory) -> Iterator[Server]:
+    settings, _ = review_index
+    # A private copy of the session's index and sources: these tests upload and rebuild, which must
+    # not change what other test modules see. The copied caches keep the rebuild incremental.
+    root = tmp_path_factory.mktemp("e2e-app")
+    index_dir, sources_dir = root / "data" / "index", root / "sources"
+    shutil.copytree(settings.index_dir, index_dir)
+    shutil.copytree(settings.sources_dir, sources_dir)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/"
+    log = root / "server.log"
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", PEERQA_SOURCES_DIR=str(sources_dir))
+    env.pop("PEERQA_FEEDBACK_PATH", None)
+    started = time.monotonic()
+    with log.open("wb") as out:
+        # Its own session, so that the whole group (peerqa serve and its streamlit child) can be killed.
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--index-dir", str(index_dir)],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    try:
+        _wait_healthy(url, proc, log)
+        srv = Server(url, root, sources_dir, index_dir, started)
+        srv.timings["server_healthy_s"] = round(time.monotonic() - started, 1)
+        yield srv
+        (ARTIFACTS / "timings.json").write_text(json.dumps(srv.timings, indent=1) + "\n", encoding="utf-8")
+    finally:
+        _stop(proc)
+        shutil.copy(log, ARTIFACTS / "server.log")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=20)
+    except ProcessLookupError:
+        pass
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        pytest.fail("Debian's chromium is needed for the browser tests (scripts/test.sh installs it)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, timeout=60_000)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def context(browser):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 1100}, accept_downloads=True)
+    ctx.set_default_timeout(60_000)
+    try:
+        yield ctx
+    finally:
+        ctx.close()
+
+
+def _shot(page, name: str) -> None:
+    page.wait_for_timeout(500)  # let the last delta paint
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def _ask(page, question: str, messages_before: int) -> object:
+    """Type a question, wait for its answer to be complete (its feedback or a final element), and
+    return the assistant message."""
+    page.fill(CHAT_INPUT, question)
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        f"document.querySelectorAll('{MESSAGE}').length >= {messages_before + 2}", timeout=ANSWER_MS
+    )
+    answer = page.locator(MESSAGE).nth(messages_before + 1)
+    # The answer is complete once its feedback control has been drawn (it comes last).
+    answer.locator('[aria-label="Thumbs up"]').wait_for(timeout=ANSWER_MS)
+    return answer
+
+
+def test_staff_ask_open_a_citation_follow_up_rate_and_export(server, context):
+    page = context.new_page()
+    t0 = time.monotonic()
+    page.goto(server.url, timeout=60_000)
+    page.wait_for_selector(CHAT_INPUT, timeout=FIRST_PAGE_MS)
+    server.timings["first_page_usable_s"] = round(time.monotonic() - t0, 1)
+    server.timings["server_start_to_usable_s"] = round(time.monotonic() - server.started, 1)
+    page.get_by_text("1 source(s) · ", exact=False).first.wait_for()
+    _shot(page, "01-welcome")
+
+    t1 = time.monotonic()
+    answer = _ask(page, "What training do peer support workers need?", 0)
+    server.timings["first_answer_s"] = round(time.monotonic() - t1, 1)
+    assert "[1]" in answer.inner_text()
+    citations = answer.locator(EXPANDER)
+    assert citations.count() >= 1
+    assert re.search(r"\[1\] .+ · pp?\. \d+", citations.first.locator("summary").inner_text())
+    _shot(page, "02-answer")
+
+    # Opening a citation shows the passage, the highlighted sentence, its page and the PDF.
+    citations.first.locator("summary").click()
+    details = citations.first.locator('[data-testid="stExpanderDetails"]')
+    details.wait_for()
+    text = details.inner_text()
+    assert re.search(r"\bp\. \d+", text) and "open it at page" in text
+    highlighted = details.locator(".stMarkdownColoredBackground strong").first.inner_text()
+    assert len(highlighted) > 20 and " ".join(highlighted.split())[:40] in " ".join(answer.inner_text().split())
+    with page.expect_download(timeout=60_000) as download:
+        details.get_by_role("button", name="Download the report (PDF)").click()
+    assert download.value.suggested_filename == "peer-support-work-scoping-review-2023.pdf"
+    assert Path(download.value.path()).read_bytes()[:5] == b"%PDF-"
+    _shot(page, "03-citation-open")
+
+    # Feedback lands in the SQLite file beside the index, and exports as a candidate question.
+    answer.locator('[aria-label="Thumbs up"]').click()
+    answer.get_by_text("Thank you, your feedback is saved.").wait_for()
+    entries = FeedbackStore(server.index_dir.parent / "feedback.sqlite").entries()
+    assert [(e.question, e.vote) for e in entries] == [("What training do peer support workers need?", "up")]
+    exported = subprocess.run(
+        [sys.executable, "-m", "app.cli", "feedback-export", "--index-dir", str(server.index_dir)],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=True,
+    )
+    row = json.loads(exported.stdout.splitlines()[0])
+    assert (row["feedback"], row["type"], row["evidence"]) == ("up", "fact", [])
+
+    # A follow-up is read with the conversation; it is answered with its own citations.
+    followup = _ask(page, "And what about supervision?", 2)
+    assert "[1]" in followup.inner_text() and followup.locator(EXPANDER).count() >= 1
+    _shot(page, "04-follow-up")
+
+    # The conversation exports as Markdown with its citations.
+    with page.expect_download(timeout=60_000) as download:
+        page.get_by_role("button", name="Download as Markdown").click()
+    md = Path(download.value.path()).read_text(encoding="utf-8")
+    assert "## 1. What training do peer support workers need?" in md and "## 2. And what about supervision?" in md
+    assert re.search(r"\[1\] .+\(peer-support-work-scoping-review-2023\.pdf, pp?\. \d+\)", md)
+
+    # Something the review does not cover: an abstention with sections to re-ask in.
+    off_topic = _ask(page, "What is the capital of Mongolia?", 4)
+    assert "does not appear to cover" in off_topic.inner_text()
+    suggestions = off_topic.get_by_role("button").filter(has_text="›")
+    assert suggestions.count() >= 1
+    _shot(page, "05-abstention")
+    suggestions.first.click()
+    page.wait_for_function(f"document.querySelectorAll('{MESSAGE}').length >= 8", timeout=ANSWER_MS)
+    page.locator(MESSAGE).nth(7).get_by_text("Searched only in the section").wait_for(timeout=ANSWER_MS)
+
+    page.get_by_role("button", name="New conversation").click()
+    page.wait_for_function(f"document.querySelectorAll('{MESSAGE}').length === 0", timeout=60_000)
+    page.get_by_role("button", name="What training do peer support workers need?").wait_for()  # the welcome again
+
+
+STUDY_LINES = [
+    "CONNEMARA EQUINE PEER SUPPORT STUDY",
+    "Peer support workers ran weekly equine care sessions on a farm in Connemara.",
+    "Participants who groomed and fed the horses with a peer worker reported less isolation.",
+    "The Connemara equine programme was valued for its calm outdoor setting and shared routine.",
+    "Peer workers said the horses gave people a reason to return each week.",
+    "RESULTS",
+    "After twelve weeks of equine sessions, attendance at the Connemara farm stayed above eighty per cent.",
+    "Participants described the equine peer workers as trusted and approachable.",
+]
+# Appendix pages of plain rota notes: they give the rebuild enough to read and embed that it is
+# still running when a question asked at its start has been answered, on a fast machine too.
+APPENDIX = [
+    [f"Rota note {page}.{line}: the steering group met on day {line} of month {page} and agreed cover "
+     f"for shift {page * 40 + line}." for line in range(40)]
+    for page in range(6)
+]
+
+
+def test_sources_upload_and_rebuild_while_questions_are_answered(server, context, tmp_path):
+    sources = context.new_page()
+    sources.goto(server.url + "sources", timeout=60_000)
+    sources.wait_for_selector('[data-testid="stTable"]', timeout=FIRST_PAGE_MS)
+    table = sources.locator('[data-testid="stTable"]')
+    assert "peer-support-work-scoping-review-2023.pdf" in table.inner_text() and "indexed" in table.inner_text()
+
+    study = make_pdf(tmp_path / "Connemara Equine Study.pdf", [STUDY_LINES, *APPENDIX], title="Connemara equine peer support")
+    fake = tmp_path / "not-really.pdf"
+    fake.write_bytes(b"<html>this is not a PDF</html>")
+    sources.locator('input[type="file"]').set_input_files([str(study), str(fake)])
+    sources.get_by_text("not-really.pdf").first.wait_for()  # both uploads are listed before submitting
+    sources.get_by_role("button", name="Add to sources").click()
+    sources.get_by_text("saved as Connemara_Equine_Study.pdf").wait_for()
+    sources.get_by_text("the file is not a PDF").first.wait_for()
+    assert sorted(p.name for p in server.sources_dir.iterdir()) == [
+        "Connemara_Equine_Study.pdf", "peer-support-work-scoping-review-2023.pdf",
+    ]
+    table.get_by_text("Connemara_Equine_Study.pdf").wait_for()
+    _shot(sources, "06-sources-uploaded")
+
+    # A colleague has the chat open; the rebuild starts (re-reading every file, so that it lasts
+    # well beyond one answer) and they ask a question at once.
+    ask = context.new_page()
+    ask.goto(server.url, timeout=60_000)
+    ask.wait_for_selector(CHAT_INPUT, timeout=FIRST_PAGE_MS)
+    sources.get_by_text("Re-read every file").click()
+    sources.get_by_role("button", name="Rebuild the index").click()
+    sources.locator('[data-testid="stProgress"]').wait_for(timeout=60_000)
+    sources.screenshot(path=str(ARTIFACTS / "07-rebuild-progress.png"))  # no settling pause: it is racing
+    t0 = time.monotonic()
+    answer = _ask(ask, "How is peer support used in forensic mental health services?", 0)
+    server.timings["answer_during_rebuild_s"] = round(time.monotonic() - t0, 1)
+    assert "[1]" in answer.inner_text()
+    # Answered from the old index while the rebuild was still running (the banner says so).
+    assert ask.get_by_text("The index is being rebuilt").first.is_visible()
+    assert ask.get_by_text("1 source(s) · ", exact=False).first.is_visible()
+    _shot(ask, "08-answer-during-rebuild")
+
+    t1 = time.monotonic()
+    sources.get_by_text(re.compile(r"Index \S+ is ready: \d+ passages")).wait_for(timeout=REBUILD_MS)
+    server.timings["rebuild_s"] = round(time.monotonic() - t1, 1)
+    assert re.search(r"Connemara_Equine_Study\.pdf\s+indexed", table.inner_text())
+    _shot(sources, "09-rebuild-done")
+
+    # The open chat page switches to the new index by itself, and its answers can cite the new study.
+    ask.get_by_text("2 source(s) · ", exact=False).wait_for(timeout=60_000)
+    new = _ask(ask, "What did the Connemara equine peer support study find?", 2)
+    assert "equine" in new.inner_text().lower()
+    for i in range(new.locator(EXPANDER).count()):
+        new.locator(EXPANDER).nth(i).locator("summary").click()
+    new.get_by_text("Connemara_Equine_Study.pdf", exact=False).first.wait_for()
+    _shot(ask, "10-answer-from-new-index")
