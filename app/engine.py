@@ -191,7 +191,10 @@ class Engine:
             for i in self._sentences_by_row.get(row, []) if row is not None else []:
                 _row, start, end = self.index.sentence_spans[i]
                 sentences.append((rank, start, end, self.index.sentence_vectors[i]))
-        expanded_terms = set(tokenize(expanded))
+        # A rewritten follow-up is judged on its own words first: the earlier turn's words
+        # only count where the follow-up has none of its own.
+        own = set(tokenize(" ".join(content_words(question))))
+        expanded_terms = own | {t for t in tokenize(" ".join(self._expansions_of(question)))} if own else set(tokenize(expanded))
         chosen = select_sentences(passages, sentences, query_vec, expanded_terms, a.min_sentences, a.max_sentences)
         if not chosen:
             return self._abstain(question, passages)
@@ -209,6 +212,11 @@ class Engine:
             citations.append(Citation(n=n, passage=p, quote=" … ".join(quotes[n]), studies=studies))
         text = " ".join(f"{s.text} [{s.citations[0]}]" for s in out_sentences)
         return Answer(question=question, answer=text, sentences=out_sentences, citations=citations)
+
+    def _expansions_of(self, question: str) -> list[str]:
+        from app.query import expand
+
+        return expand(question, self.index.glossary) if self.settings.retrieval.expand_queries else []
 
     def _abstain(self, question: str, passages: list[Passage]) -> Answer:
         topic = question.rstrip("?.! ")

@@ -68,10 +68,13 @@ def rewrite_followup(question: str, history: list[Turn]) -> tuple[str, bool]:
     """Fold the previous question into a follow-up, so 'And in prisons?' keeps its topic."""
     if not history or not is_followup(question):
         return question, False
-    # The previous turn carries the topic: its question and the start of its answer.
     previous = history[-1]
-    answer = re.sub(r"\[\d+\]", " ", previous.answer)
-    answer = " ".join(answer.split()[:40])
+    if content_words(question):
+        # A follow-up with a topic of its own ("And what about supervision?"): the new topic
+        # leads and the previous question only sets the scene.
+        return f"{question} {previous.question}".strip(), True
+    # A bare follow-up ("Did the gains last?"): the previous turn carries the whole topic.
+    answer = " ".join(re.sub(r"\[\d+\]", " ", previous.answer).split()[:40])
     return f"{previous.question} {answer} {question}".strip(), True
 
 
