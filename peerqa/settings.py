@@ -70,7 +70,7 @@ class AnswerSettings(BaseModel):
     min_sentences: int = 2
     max_sentences: int = 6
     compose_passages: int = Field(5, description="top passages whose sentences may be quoted")
-    # Abstention, calibrated on eval/questions.jsonl (see README, "Abstention"): abstain when the
+    # Abstention, calibrated on eval/questions.jsonl (README, "How an answer is made"): abstain when the
     # question names a rare word the sources never use and the best evidence is not close, or
     # when nothing is even loosely related.
     abstain_min_similarity: float = Field(0.25, description="abstain below this best question-evidence cosine")
