@@ -17,6 +17,7 @@ import numpy as np
 from app.answerability import Answerability, wordpiece_ranks
 from app.compose import select_sentences, term_overlap
 from app.query import QuestionError, Turn, clean_question, content_words, is_crisis, prepare
+from app.rerank import CrossEncoderReranker, Reranker
 from index.bm25 import tokenize
 from index.embedder import Embedder
 from index.search import HybridSearcher
@@ -47,6 +48,7 @@ class Engine:
     _row_of: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     answerability: Answerability | None = None
+    reranker: Reranker | None = None
 
     def __post_init__(self) -> None:
         self._row_of = {c.id: i for i, c in enumerate(self.index.chunks)}
@@ -57,6 +59,8 @@ class Engine:
         if self.answerability is None:
             self.answerability = Answerability(self.index, self._vocabulary_ranks(), self.settings.answer.rare_word_rank)
         r = self.settings.retrieval
+        if self.reranker is None and r.reranker:
+            self.reranker = CrossEncoderReranker(r.reranker)
         self.searcher = HybridSearcher(
             self.index, self.embedder, pool=r.pool, rrf_k=r.rrf_k, hybrid=r.hybrid, fusion=r.fusion
         )
@@ -102,6 +106,11 @@ class Engine:
         candidates = self.searcher.search(
             query, k=max(k * 3, 30), keep=self._keep(filters), dense_query=dense_query, query_vec=query_vec
         )
+        if self.reranker is not None and candidates:
+            # Re-rank the fused pool with the cross-encoder; ties keep the fused order.
+            scores = self.reranker.scores(dense_query, [p.chunk.text for p in candidates])
+            order = sorted(range(len(candidates)), key=lambda i: (-scores[i], i))
+            candidates = [candidates[i] for i in order]
         cap = self.settings.retrieval.per_section_cap
         picked: list[Passage] = []
         spill: list[Passage] = []

@@ -37,7 +37,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from eval.systems import EvalError, parse_systems
 
     try:  # refuse bad arguments before loading the model and the index
-        names = parse_systems(args.systems)
+        names = parse_systems(args.systems, llm_configured=_settings(args).llm.provider != "none")
         load_questions(Path(args.questions))
     except (EvalError, QuestionFileError) as exc:
         print(f"peerqa eval: {exc}", file=sys.stderr)

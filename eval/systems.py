@@ -45,7 +45,8 @@ ENGINE_VARIANTS: dict[str, dict[str, Any]] = {
     "no-followup-rewrite": {"rewrite_followups": False},
 }
 BASELINES = ("bm25", "langchain-default")
-SYSTEM_NAMES = tuple(ENGINE_VARIANTS) + BASELINES
+LLM_SYSTEM = "full-llm"  # the full engine in LLM mode; run by default only when an LLM is configured
+SYSTEM_NAMES = tuple(ENGINE_VARIANTS) + BASELINES + (LLM_SYSTEM,)
 DESCRIPTIONS = {
     "full": "the engine as configured: linear fusion of chunk cosine, best-sentence cosine and BM25; section "
             "headers embedded; query expansion; follow-up rewriting; section diversity; abstention",
@@ -57,6 +58,8 @@ DESCRIPTIONS = {
     "no-expansion": "as full, without abbreviation/synonym expansion (retrieval.expand_queries = false)",
     "no-followup-rewrite": "as full, but follow-ups are not folded into the previous question "
                            "(retrieval.rewrite_followups = false)",
+    "full-llm": "as full, but the configured LLM writes the answer from the same passages; every sentence "
+                "verified against its citations, extractive fallback on failure (settings.llm)",
     "bm25": "baseline: the index's BM25 alone over peerqa chunks, question text only, no answer",
     "langchain-default": "baseline: PyPDFLoader → RecursiveCharacterTextSplitter(1000, 200) → in-memory "
                          "LangChain FAISS over the same MiniLM embedder, question text only, no answer",
@@ -81,12 +84,13 @@ class EngineSystem:
     name: str
     engine: Engine
     answers: bool = True
+    mode: str = "extractive"
 
     def run(self, q: Question) -> Outcome:
         history = [Turn(question, answer) for question, answer in q.context]
         t0 = time.perf_counter()
         try:
-            answer = self.engine.ask(q.question, history=history, k=K_MAX)
+            answer = self.engine.ask(q.question, history=history, k=K_MAX, mode=self.mode)
         except QuestionError as exc:  # refused (empty or too long): nothing retrieved, nothing said
             ms = (time.perf_counter() - t0) * 1000
             return Outcome((), ms, AnswerView(str(exc), abstained=True), error=str(exc))
@@ -183,10 +187,11 @@ def variant_settings(settings: Settings, changes: dict[str, Any]) -> Settings:
     return settings.model_copy(update={"retrieval": settings.retrieval.model_copy(update=changes)})
 
 
-def parse_systems(spec: str | None) -> list[str]:
-    """'a,b' → ['a', 'b'] in the canonical order; None or '' → all systems."""
+def parse_systems(spec: str | None, llm_configured: bool = False) -> list[str]:
+    """'a,b' → ['a', 'b'] in the canonical order; None or '' → all systems (the LLM mode only
+    when an LLM is configured)."""
     if not spec:
-        return list(SYSTEM_NAMES)
+        return [n for n in SYSTEM_NAMES if n != LLM_SYSTEM or llm_configured]
     names = [n.strip() for n in spec.split(",") if n.strip()]
     unknown = [n for n in names if n not in SYSTEM_NAMES]
     if unknown or not names:
@@ -204,6 +209,8 @@ def build_systems(names: list[str], settings: Settings, index: LoadedIndex, embe
             systems.append(EngineSystem(name, Engine(settings, without_headers(index, embedder), embedder)))
         elif name in ENGINE_VARIANTS:
             systems.append(EngineSystem(name, Engine(variant_settings(settings, ENGINE_VARIANTS[name]), index, embedder)))
+        elif name == LLM_SYSTEM:
+            systems.append(EngineSystem(name, Engine(settings, index, embedder), mode="llm"))
         elif name == "bm25":
             systems.append(bm25_only(index))
         elif name == "langchain-default":

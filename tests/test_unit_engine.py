@@ -88,3 +88,27 @@ def test_prompt_templates_are_validated():
 def test_cli_refuses_an_empty_question_with_exit_2():
     out = subprocess.run([sys.executable, "-m", "app.cli", "ask", "   "], cwd=REPO, capture_output=True, text=True)
     assert out.returncode == 2 and "Please type a question" in out.stderr
+
+
+class _ShortestFirstReranker:
+    """Scores shorter passages higher: an order the fused ranking would not produce by itself."""
+
+    def scores(self, query: str, texts: list[str]) -> list[float]:
+        return [-float(len(t)) for t in texts]
+
+
+def test_a_configured_reranker_reorders_the_pool(engine):
+    plain = engine.retrieve("peer support prison", "peer support prison", 5)
+    reranked_engine = Engine(engine.settings, engine.index, engine.embedder, reranker=_ShortestFirstReranker())
+    reranked = reranked_engine.retrieve("peer support prison", "peer support prison", 5)
+    shortest = min(engine.index.chunks, key=lambda c: len(c.text))
+    assert len(reranked[0].chunk.text) == len(shortest.text)
+    assert len(plain[0].chunk.text) != len(shortest.text)  # the re-ranker, not the fusion, put it first
+
+
+def test_a_missing_reranker_folder_is_a_clear_error(engine):
+    settings = engine.settings.model_copy(
+        update={"retrieval": engine.settings.retrieval.model_copy(update={"reranker": "/no/such/model"})}
+    )
+    with pytest.raises(FileNotFoundError, match="PEERQA_RETRIEVAL__RERANKER"):
+        Engine(settings, engine.index, engine.embedder)

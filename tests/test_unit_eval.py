@@ -173,7 +173,8 @@ def test_system_summary_breaks_down_by_type_and_section():
 
 # -- systems, report, gate -------------------------------------------------------------------
 def test_parse_systems_keeps_canonical_order_and_refuses_unknown_names():
-    assert parse_systems("") == list(SYSTEM_NAMES)
+    assert parse_systems("") == [n for n in SYSTEM_NAMES if n != "full-llm"]
+    assert parse_systems("", llm_configured=True) == list(SYSTEM_NAMES)
     assert parse_systems("bm25, full") == ["full", "bm25"]
     with pytest.raises(EvalError, match="nope"):
         parse_systems("full,nope")
