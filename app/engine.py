@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -137,6 +138,7 @@ class Engine:
         filters: Filters | None = None,
         k: int | None = None,
         mode: str = "extractive",
+        on_chunk: Callable[[str], None] | None = None,
     ) -> Answer:
         """Answer one question. `mode="llm"` asks the configured LLM (app/llm.py) to write the
         answer from the same passages; without one, or when it fails, the extractive answer stands."""
@@ -162,18 +164,19 @@ class Engine:
                 answer.notice = "The sources never mention: " + ", ".join(missing)
         answer.retrieved = passages
         if mode == "llm" and not answer.abstained:
-            answer = self._llm_answer(text, prepared.standalone, passages, answer)
+            answer = self._llm_answer(text, prepared.standalone, passages, answer, on_chunk)
         answer.timings = {"retrieve_ms": round((t1 - t0) * 1000, 1), "compose_ms": _ms(t1), "total_ms": _ms(t0)}
         answer.index_version, answer.settings_hash = meta["index_version"], meta["settings_hash"]
         return answer
 
-    def _llm_answer(self, question: str, standalone: str, passages: list[Passage], extractive: Answer) -> Answer:
+    def _llm_answer(self, question: str, standalone: str, passages: list[Passage], extractive: Answer,
+                    on_chunk: Callable[[str], None] | None = None) -> Answer:
         if self.settings.llm.provider == "none":
             extractive.notice = "No LLM is configured (PEERQA_LLM_PROVIDER); this is the extractive answer."
             return extractive
         from app.llm import llm_answer  # optional: imports LangChain chat models only when used
 
-        return llm_answer(self, question, standalone, passages, extractive)
+        return llm_answer(self, question, standalone, passages, extractive, on_chunk=on_chunk)
 
     def evidence_strength(self, query_terms: set[str], query_vec: np.ndarray, passages: list[Passage]) -> tuple[float, float]:
         """(best sentence similarity, share of the question's terms in the top 3 passages)."""

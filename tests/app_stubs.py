@@ -5,6 +5,7 @@ The stub engine records every call, so tests can check the history and filters t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,8 +95,12 @@ class StubEngine:
         self.calls: list[Call] = []
 
     def ask(self, question: str, history: list[Turn] | None = None, filters: Filters | None = None,
-            k: int | None = None, mode: str = "extractive") -> Answer:
+            k: int | None = None, mode: str = "extractive", on_chunk: Callable[[str], None] | None = None) -> Answer:
         self.calls.append(Call(question, list(history or []), filters or Filters(), mode))
+        if on_chunk is not None:
+            for word in ("Streaming ", "preview "):
+                on_chunk(word)
+            self.streamed = getattr(self, "streamed", 0) + 1
         if not question.strip():
             raise QuestionError("Please type a question about peer support work.")
         if "boom" in question:

@@ -429,6 +429,7 @@ def test_llm_mode_is_offered_only_when_an_llm_is_configured(tmp_path):
     at.radio(key="answer_mode").set_value("llm").run()
     _ask(at, "What training?")
     assert engine.calls[-1].mode == "llm"
+    assert getattr(engine, "streamed", 0) == 1  # the LLM reply streamed into a live preview
 
 
 def test_feedback_is_saved_with_the_answer(chat):

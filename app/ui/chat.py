@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.engine import Filters, QuestionError
+from app.engine import Filters, QuestionError, Turn
 from app.feedback import FeedbackStore
 from app.ui import state
 from app.ui.citations import render_citation
@@ -67,8 +67,11 @@ def _ask(engine: AnswerEngine, request: Request, choice: Choice) -> Exchange | N
     if request.section and context and context[-1].question == request.question:
         context = context[:-1]  # a re-ask within a section is the same question, not a follow-up to itself
     try:
-        with st.spinner("Searching the sources…"):
-            answer = engine.ask(request.question, history=context, filters=filters, mode=choice.mode)
+        if choice.mode == "llm":
+            answer = _ask_streaming(engine, request.question, context, filters)
+        else:
+            with st.spinner("Searching the sources…"):
+                answer = engine.ask(request.question, history=context, filters=filters, mode=choice.mode)
     except QuestionError as exc:  # empty or over-long: the engine's own polite wording
         with st.chat_message("assistant"):
             st.warning(str(exc), icon=":material/edit_note:")
@@ -81,6 +84,22 @@ def _ask(engine: AnswerEngine, request: Request, choice: Choice) -> Exchange | N
     scope = _scope(filters, choice.source_label)
     return Exchange(question=request.question, answer=answer, filters=filters, context=context, mode=choice.mode,
                     scope=scope)
+
+
+def _ask_streaming(engine: AnswerEngine, question: str, context: list[Turn], filters: Filters) -> Answer:
+    """LLM mode: the reply streams into a live preview, then the verified answer replaces it."""
+    with st.chat_message("assistant"):
+        preview = st.empty()
+        preview.caption("Searching the sources and writing an answer…")
+        parts: list[str] = []
+
+        def show(chunk: str) -> None:
+            parts.append(chunk)
+            preview.markdown(escape_md("".join(parts)) + " ▌")
+
+        answer = engine.ask(question, history=context, filters=filters, mode="llm", on_chunk=show)
+        preview.empty()
+    return answer
 
 
 def render_exchange(ex: Exchange, store: FeedbackStore, sources_dir: Path) -> None:

@@ -6,7 +6,7 @@ instead, so the pages run in AppTest without loading a model.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from app.engine import Filters, Turn
@@ -36,4 +36,5 @@ class AnswerEngine(Protocol):
         filters: Filters | None = None,
         k: int | None = None,
         mode: str = "extractive",
+        on_chunk: Callable[[str], None] | None = None,
     ) -> Answer: ...
