@@ -297,7 +297,11 @@ def test_sources_upload_and_rebuild_while_questions_are_answered(server, context
     t1 = time.monotonic()
     sources.get_by_text(re.compile(r"Index \S+ is ready: \d+ passages")).wait_for(timeout=REBUILD_MS)
     server.timings["rebuild_s"] = round(time.monotonic() - t1, 1)
-    assert re.search(r"Connemara_Equine_Study\.pdf\s+indexed", table.inner_text())
+    # The page reruns top to bottom: the table (filled last) may still show the old rows for a moment.
+    deadline = time.monotonic() + 60
+    while not re.search(r"Connemara_Equine_Study\.pdf\s+indexed", table.inner_text()):
+        assert time.monotonic() < deadline, table.inner_text()
+        sources.wait_for_timeout(500)
     _shot(sources, "09-rebuild-done")
 
     # The open chat page switches to the new index by itself, and its answers can cite the new study.
