@@ -11,13 +11,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from eval.questions import Question, load_questions
 from eval.scoring import QuestionScore, score_question, system_summary
 from eval.systems import DESCRIPTIONS, System, build_systems
+from index.builder import package_versions
 from peerqa.settings import REPO_ROOT, Settings
 
 EVAL_PACKAGES = ("langchain-community", "langchain-text-splitters", "matplotlib")
@@ -54,16 +54,6 @@ def display_path(path: Path) -> str:
         return str(path.resolve().relative_to(REPO_ROOT))
     except ValueError:
         return str(path)
-
-
-def package_versions(names: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for name in names:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
 
 
 def run_eval(settings: Settings, questions_path: Path, system_names: list[str], log: Log = stderr_log) -> EvalResult:

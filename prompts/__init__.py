@@ -31,15 +31,22 @@ def check_placeholders(name: str, template: str, allowed: set[str]) -> None:
         raise PromptError(f"template {name!r} uses unknown placeholder(s): {', '.join(sorted(unknown))}")
 
 
+def load_messages(filename: str, fields: dict[str, set[str]], allow_extra: bool = True) -> dict[str, str]:
+    """A JSON file of message templates, each checked against the placeholders it may use."""
+    data = json.loads((HERE / filename).read_text(encoding="utf-8"))
+    missing = set(fields) - set(data)
+    if missing:
+        raise PromptError(f"{filename} lacks: {', '.join(sorted(missing))}")
+    for name, template in data.items():
+        if not allow_extra and name not in fields:
+            raise PromptError(f"{filename}: unknown message {name!r}")
+        check_placeholders(name, template, fields.get(name, set()))
+    return dict(data)
+
+
 @lru_cache(maxsize=1)
 def messages() -> dict[str, str]:
-    data = json.loads((HERE / "messages.json").read_text(encoding="utf-8"))
-    missing = set(MESSAGE_FIELDS) - set(data)
-    if missing:
-        raise PromptError(f"messages.json lacks: {', '.join(sorted(missing))}")
-    for name, template in data.items():
-        check_placeholders(name, template, MESSAGE_FIELDS.get(name, set()))
-    return data
+    return load_messages("messages.json", MESSAGE_FIELDS)
 
 
 @lru_cache(maxsize=1)

@@ -14,13 +14,12 @@ never a silently different prompt at answer time.
 
 from __future__ import annotations
 
-import json
 import re
 import string
 from dataclasses import dataclass
 from functools import lru_cache
 
-from prompts import HERE, PromptError, check_placeholders
+from prompts import HERE, PromptError, check_placeholders, load_messages
 
 # The reply the model gives when the passages do not answer; filled into the system template so
 # the code that recognises it and the prompt that asks for it cannot drift apart.
@@ -96,12 +95,4 @@ def chat_template(name: str = "llm_answer") -> ChatTemplate:
 @lru_cache(maxsize=1)
 def llm_messages() -> dict[str, str]:
     """The notices shown beside an answer when the LLM path falls back or flags sentences."""
-    data = json.loads((HERE / "llm_messages.json").read_text(encoding="utf-8"))
-    missing = set(LLM_MESSAGE_FIELDS) - set(data)
-    if missing:
-        raise PromptError(f"llm_messages.json lacks: {', '.join(sorted(missing))}")
-    for name, template in data.items():
-        if name not in LLM_MESSAGE_FIELDS:
-            raise PromptError(f"llm_messages.json: unknown message {name!r}")
-        check_placeholders(name, template, LLM_MESSAGE_FIELDS[name])
-    return dict(data)
+    return load_messages("llm_messages.json", LLM_MESSAGE_FIELDS, allow_extra=False)
