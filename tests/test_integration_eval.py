@@ -61,7 +61,7 @@ def test_gate_passes_against_its_own_baseline_and_fails_a_higher_one(review_inde
     common = ["--index-dir", str(settings.index_dir), "--questions", str(subset), "--baseline", str(baseline)]
     assert gate.main([*common, "--write-baseline"]) == 0
     recorded = json.loads(baseline.read_text(encoding="utf-8"))
-    assert set(recorded) == {"hit@5", "abstention_accuracy", "index_settings_hash", "measured"}
+    assert set(recorded) == {"hit@5", "abstention_accuracy", "abstention_recall", "index_settings_hash", "measured"}
     assert gate.main(common) == 0
     assert "gate: PASS" in capsys.readouterr().out
     baseline.write_text(json.dumps({**recorded, "hit@5": recorded["hit@5"] + 0.05}), encoding="utf-8")

@@ -225,17 +225,20 @@ def test_markdown_without_the_full_engine_still_renders():
 
 
 def test_gate_verdict_tolerates_a_small_drop_and_fails_a_larger_one(tmp_path):
-    base = {"hit@5": 0.80, "abstention_accuracy": 0.90}
-    ok, lines = verdict({"hit@5": 0.771, "abstention_accuracy": 0.95}, base)
+    base = {"hit@5": 0.80, "abstention_accuracy": 0.90, "abstention_recall": 0.70}
+    ok, lines = verdict({"hit@5": 0.771, "abstention_accuracy": 0.95, "abstention_recall": 0.70}, base)
     assert ok and all("ok" in line for line in lines)
-    ok, lines = verdict({"hit@5": 0.76, "abstention_accuracy": 0.90}, base)
+    ok, lines = verdict({"hit@5": 0.76, "abstention_accuracy": 0.90, "abstention_recall": 0.70}, base)
     assert not ok and "REGRESSION" in lines[0]
-    ok, _ = verdict({"hit@5": 0.80, "abstention_accuracy": None}, base)
+    ok, _ = verdict({"hit@5": 0.80, "abstention_accuracy": None, "abstention_recall": 0.70}, base)
     assert not ok
+    # "Always answer" keeps accuracy within the tolerance here but loses all recall: caught.
+    ok, lines = verdict({"hit@5": 0.80, "abstention_accuracy": 0.875, "abstention_recall": 0.0}, base)
+    assert not ok and "REGRESSION" in lines[2]
     ok, lines = verdict({"hit@5": 0.1, "abstention_accuracy": 0.1}, {})
     assert ok and "not gated" in lines[0]
     path = tmp_path / "baseline.json"
-    write_baseline(path, {"hit@5": 0.812345, "abstention_accuracy": 0.9}, "hash1")
+    write_baseline(path, {"hit@5": 0.812345, "abstention_accuracy": 0.9, "abstention_recall": None}, "hash1")
     data = json.loads(path.read_text(encoding="utf-8"))
     assert set(data) == {"hit@5", "abstention_accuracy", "index_settings_hash", "measured"}
     assert data["hit@5"] == 0.8123
