@@ -158,10 +158,6 @@ class Engine:
         passages = self.retrieve(prepared.expanded, prepared.standalone, k, filters, query_vec=query_vec)
         t1 = time.perf_counter()
         answer = self._compose(text, prepared.expanded, prepared.standalone, query_vec, passages)
-        if answer.abstained:
-            missing = self.answerability.missing_terms(text) if self.answerability else []
-            if missing:
-                answer.notice = "The sources never mention: " + ", ".join(missing)
         answer.retrieved = passages
         if mode == "llm" and not answer.abstained:
             answer = self._llm_answer(text, prepared.standalone, passages, answer, on_chunk)
@@ -196,7 +192,7 @@ class Engine:
         best, _coverage = self.evidence_strength(terms, query_vec, passages)
         missing = self.answerability.missing_terms(question) if self.answerability else []
         if not passages or best < a.abstain_min_similarity or (missing and best < a.abstain_missing_similarity):
-            return self._abstain(question, passages)
+            return self._abstain(question, passages, missing)
         sentences: list[tuple[int, int, int, np.ndarray | None]] = []
         for rank, p in enumerate(passages[: a.compose_passages]):
             row = self._row_of.get(p.chunk.id)
@@ -209,7 +205,7 @@ class Engine:
         expanded_terms = own | {t for t in tokenize(" ".join(self._expansions_of(question)))} if own else set(tokenize(expanded))
         chosen = select_sentences(passages, sentences, query_vec, expanded_terms, a.min_sentences, a.max_sentences)
         if not chosen:
-            return self._abstain(question, passages)
+            return self._abstain(question, passages, missing)
         numbers: dict[int, int] = {}
         quotes: dict[int, list[str]] = defaultdict(list)
         out_sentences: list[AnswerSentence] = []
@@ -230,12 +226,13 @@ class Engine:
 
         return expand(question, self.index.glossary) if self.settings.retrieval.expand_queries else []
 
-    def _abstain(self, question: str, passages: list[Passage]) -> Answer:
+    def _abstain(self, question: str, passages: list[Passage], missing: list[str]) -> Answer:
         topic = question.rstrip("?.! ")
         topic = topic[0].lower() + topic[1:] if topic else "this question"
         suggestions = list(dict.fromkeys(p.chunk.section for p in passages if p.chunk.section))[:3]
         msg = messages()["abstain"].format(topic=f'"{topic}"')
-        return Answer(question=question, answer=msg, abstained=True, suggestions=suggestions)
+        notice = "The sources never mention: " + ", ".join(missing) if missing else ""
+        return Answer(question=question, answer=msg, abstained=True, suggestions=suggestions, notice=notice)
 
 
 def _ms(since: float) -> float:
