@@ -21,6 +21,7 @@ from app.query import QuestionError, Turn, clean_question, content_words, is_cri
 from app.rerank import CrossEncoderReranker, Reranker
 from index.bm25 import tokenize
 from index.embedder import Embedder
+from index.late_interaction import TokenEmbedding
 from index.search import HybridSearcher
 from index.store import LoadedIndex
 from peerqa.records import SECTION_SEP, Answer, AnswerSentence, Chunk, Citation, Passage
@@ -63,7 +64,8 @@ class Engine:
         if self.reranker is None and r.reranker:
             self.reranker = CrossEncoderReranker(r.reranker)
         self.searcher = HybridSearcher(
-            self.index, self.embedder, pool=r.pool, rrf_k=r.rrf_k, hybrid=r.hybrid, fusion=r.fusion
+            self.index, self.embedder, pool=r.pool, rrf_k=r.rrf_k, hybrid=r.hybrid, fusion=r.fusion,
+            late_interaction=r.late_interaction,
         )
 
     def _vocabulary_ranks(self) -> dict[str, int]:
@@ -102,10 +104,11 @@ class Engine:
 
     # -- retrieval -------------------------------------------------------------------------
     def retrieve(self, query: str, dense_query: str, k: int, filters: Filters | None = None,
-                 query_vec: np.ndarray | None = None) -> list[Passage]:
+                 query_vec: np.ndarray | None = None, query_tokens: TokenEmbedding | None = None) -> list[Passage]:
         """Fused candidates, then at most `per_section_cap` passages per section (diversity)."""
         candidates = self.searcher.search(
-            query, k=max(k * 3, 30), keep=self._keep(filters), dense_query=dense_query, query_vec=query_vec
+            query, k=max(k * 3, 30), keep=self._keep(filters), dense_query=dense_query, query_vec=query_vec,
+            query_tokens=query_tokens,
         )
         if self.reranker is not None and candidates:
             # Re-rank the fused pool with the cross-encoder; ties keep the fused order.
@@ -154,8 +157,10 @@ class Engine:
         prepared = prepare(text, history or [], self.index.glossary, r.expand_queries, r.rewrite_followups)
         k = k or r.k
         with self._lock:  # the model is shared; torch inference is not re-entrant on all builds
-            query_vec = self.embedder.embed([prepared.standalone])[0]
-        passages = self.retrieve(prepared.expanded, prepared.standalone, k, filters, query_vec=query_vec)
+            vectors, tokens = self.embedder.embed_with_tokens([prepared.standalone])
+        query_vec = vectors[0]
+        passages = self.retrieve(prepared.expanded, prepared.standalone, k, filters, query_vec=query_vec,
+                                 query_tokens=tokens[0])
         t1 = time.perf_counter()
         answer = self._compose(text, prepared.expanded, prepared.standalone, query_vec, passages)
         answer.retrieved = passages

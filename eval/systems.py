@@ -1,8 +1,9 @@
 """The systems an evaluation compares, all over the same index and one shared embedder.
 
-    full                 the engine as configured (linear fusion of chunk cosine, best-sentence cosine
-                         and BM25; section headers; expansion; follow-up rewrite)
+    full                 the engine as configured (linear fusion of chunk cosine, best-sentence cosine,
+                         BM25 and late interaction; section headers; expansion; follow-up rewrite)
     no-headers           dense search over chunk.text instead of the header + text the index embeds
+    no-late-interaction  no token-level score in the fusion (settings.retrieval.late_interaction = False)
     no-hybrid            no BM25 in the fusion (settings.retrieval.hybrid = False)
     rrf-fusion           reciprocal rank fusion of dense and BM25 ranks (settings.retrieval.fusion = "rrf")
     no-expansion         no abbreviation/synonym expansion (settings.retrieval.expand_queries = False)
@@ -30,6 +31,7 @@ from app.engine import Engine, QuestionError, Turn
 from eval.questions import Question
 from eval.scoring import K_MAX, AnswerView, Outcome
 from index.embedder import Embedder
+from index.late_interaction import TokenVectors
 from index.store import LoadedIndex, sha256_path
 from index.vectors import build_faiss
 from peerqa.records import Answer
@@ -39,6 +41,7 @@ ENGINE_VARIANTS: dict[str, dict[str, Any]] = {
     # name → changes to settings.retrieval; "no-headers" swaps the dense vectors instead
     "full": {},
     "no-headers": {},
+    "no-late-interaction": {"late_interaction": False},
     "no-hybrid": {"hybrid": False},
     "rrf-fusion": {"fusion": "rrf"},
     "no-expansion": {"expand_queries": False},
@@ -48,10 +51,13 @@ BASELINES = ("bm25", "langchain-default")
 LLM_SYSTEM = "full-llm"  # the full engine in LLM mode; run by default only when an LLM is configured
 SYSTEM_NAMES = tuple(ENGINE_VARIANTS) + BASELINES + (LLM_SYSTEM,)
 DESCRIPTIONS = {
-    "full": "the engine as configured: linear fusion of chunk cosine, best-sentence cosine and BM25; section "
-            "headers embedded; query expansion; follow-up rewriting; section diversity; abstention",
-    "no-headers": "as full, but the chunk vectors embed chunk.text instead of section header + text "
+    "full": "the engine as configured: linear fusion of chunk cosine, best-sentence cosine, BM25 and late "
+            "interaction; section headers embedded; query expansion; follow-up rewriting; section diversity; "
+            "abstention",
+    "no-headers": "as full, but the chunk and token vectors embed chunk.text instead of section header + text "
                   "(sentence vectors and BM25 unchanged)",
+    "no-late-interaction": "as full, without the token-level late-interaction score; the fusion falls back to "
+                           "its earlier weights (retrieval.late_interaction = false)",
     "no-hybrid": "as full, without BM25 in the fusion: chunk and sentence cosines only (retrieval.hybrid = false)",
     "rrf-fusion": "as full, but reciprocal rank fusion of the dense and BM25 rankings instead of the linear "
                   "score fusion, so no sentence-level scores (retrieval.fusion = rrf)",
@@ -175,10 +181,15 @@ def bm25_only(index: LoadedIndex) -> RetrieverSystem:
 
 
 def without_headers(index: LoadedIndex, embedder: Embedder) -> LoadedIndex:
-    """A shallow copy of the index whose dense vectors embed chunk.text (no section header).
+    """A shallow copy of the index whose chunk and token vectors embed chunk.text (no section header).
     Built in memory once per run; everything else (BM25, sentence vectors) is shared."""
-    vectors = np.ascontiguousarray(embedder.embed([c.text for c in index.chunks]), dtype="float32")
-    return dataclasses.replace(index, faiss=build_faiss(vectors, "flat"))
+    texts = [c.text for c in index.chunks]
+    if index.token_vectors is None:
+        vectors = embedder.embed(texts)
+        return dataclasses.replace(index, faiss=build_faiss(np.ascontiguousarray(vectors, dtype="float32"), "flat"))
+    vectors, tokens = embedder.embed_with_tokens(texts)
+    return dataclasses.replace(index, faiss=build_faiss(np.ascontiguousarray(vectors, dtype="float32"), "flat"),
+                               token_vectors=TokenVectors.from_embeddings(tokens, embedder.dim))
 
 
 def variant_settings(settings: Settings, changes: dict[str, Any]) -> Settings:

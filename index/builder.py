@@ -26,6 +26,7 @@ import numpy as np
 from index.bm25 import BM25Index
 from index.cache import EmbeddingCache, ParseCache, text_key
 from index.embedder import Embedder
+from index.late_interaction import TokenEmbedding, TokenVectors
 from index.store import FORMAT, file_checksums, load_version, prune_versions, set_active, write_jsonl
 from index.vectors import build_faiss, write_faiss
 from ingest.discover import discover_sources, find_near_duplicates, link_studies
@@ -140,19 +141,7 @@ def build_index(
     progress("Embedding passages", 0.5)
     cache = EmbeddingCache(cache_dir / "embeddings.sqlite", embedder.sha256)
     keys = [text_key(c.embed_text) for c in chunks]
-    have = cache.get_many(list(dict.fromkeys(keys)))
-    missing = [k for k in dict.fromkeys(keys) if k not in have]
-    by_key = {k: c.embed_text for k, c in zip(keys, chunks, strict=True)}
-    if missing:
-        batch = 64
-        for start in range(0, len(missing), batch):
-            part = missing[start : start + batch]
-            vecs = embedder.embed([by_key[k] for k in part])
-            new = dict(zip(part, vecs, strict=True))
-            cache.put_many(new)
-            have.update(new)
-            progress(f"Embedding passages ({min(start + batch, len(missing))}/{len(missing)})", 0.5 + 0.4 * (start + batch) / len(missing))
-    vectors = np.vstack([have[k] for k in keys]).astype("float32")
+    vectors, token_vectors, missing = _chunk_vectors(chunks, keys, embedder, cache, settings.index.token_vectors, progress)
     # Sentence vectors too, so that composing an answer costs dot products, not model calls.
     progress("Embedding sentences", 0.9)
     sent_rows, sent_vectors = _sentence_vectors(chunks, embedder, cache)
@@ -186,6 +175,8 @@ def build_index(
             for row, start, end in sent_rows:
                 fh.write(json.dumps({"row": row, "start": start, "end": end}) + "\n")
         np.save(tmp / "sentence_vectors.npy", sent_vectors, allow_pickle=False)
+        if token_vectors is not None:
+            token_vectors.save(tmp)
         (tmp / "bm25").mkdir()
         BM25Index.build([c.text + " " + " › ".join(c.section_path) for c in chunks]).save(tmp / "bm25")
         seen = sum(p.citations_seen for p in parsed)
@@ -225,6 +216,41 @@ def build_index(
     report.seconds = round(time.monotonic() - started, 2)
     progress("Done", 1.0)
     return report
+
+
+def _chunk_vectors(
+    chunks: list, keys: list[str], embedder: Embedder, cache: EmbeddingCache, with_tokens: bool, progress: Progress
+) -> tuple[np.ndarray, TokenVectors | None, list[str]]:
+    """Chunk vectors (and token vectors for late interaction) from the cache or the model.
+    Returns them with the text keys that had to be embedded."""
+    unique = list(dict.fromkeys(keys))
+    have = cache.get_many(unique)
+    have_tokens = cache.get_tokens(unique) if with_tokens else {}
+    missing = [k for k in unique if k not in have or (with_tokens and k not in have_tokens)]
+    by_key = {k: c.embed_text for k, c in zip(keys, chunks, strict=True)}
+    batch = 64
+    for start in range(0, len(missing), batch):
+        part = missing[start : start + batch]
+        texts = [by_key[k] for k in part]
+        if with_tokens:
+            vecs, toks = embedder.embed_with_tokens(texts)
+            new_tokens = {k: (t.ids, t.vectors) for k, t in zip(part, toks, strict=True)}
+            cache.put_tokens(new_tokens)
+            have_tokens.update({k: (ids, v.astype("float16")) for k, (ids, v) in new_tokens.items()})
+        else:
+            vecs = embedder.embed(texts)
+        new = dict(zip(part, vecs, strict=True))
+        cache.put_many(new)
+        have.update(new)
+        done = min(start + batch, len(missing))
+        progress(f"Embedding passages ({done}/{len(missing)})", 0.5 + 0.4 * done / len(missing))
+    vectors = np.vstack([have[k] for k in keys]).astype("float32")
+    tokens = None
+    if with_tokens:
+        tokens = TokenVectors.from_embeddings(
+            [TokenEmbedding(ids=have_tokens[k][0], tokens=[], vectors=have_tokens[k][1]) for k in keys], embedder.dim
+        )
+    return vectors, tokens, missing
 
 
 def _sentence_vectors(

@@ -1,5 +1,5 @@
-"""Caches beside the index versions: embeddings by (model sha256, text sha256) in SQLite,
-and parsed sources by (source sha256, index settings hash) as JSON. Both are plain files."""
+"""Caches beside the index versions: embeddings (text vectors, and token vectors for late
+interaction) by (model sha256, text sha256) in SQLite, and parsed sources by (source sha256, index settings hash) as JSON. Both are plain files."""
 
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ class EmbeddingCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path))
         self._db.execute("CREATE TABLE IF NOT EXISTS emb (model TEXT, text TEXT, dim INT, vec BLOB, PRIMARY KEY (model, text))")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS tok (model TEXT, text TEXT, dim INT, ids BLOB, vecs BLOB, PRIMARY KEY (model, text))"
+        )
         self._model = model_sha
 
     def get_many(self, keys: list[str]) -> dict[str, np.ndarray]:
@@ -41,6 +44,31 @@ class EmbeddingCache:
             self._db.executemany(
                 "INSERT OR REPLACE INTO emb VALUES (?, ?, ?, ?)",
                 [(self._model, k, int(v.shape[0]), np.asarray(v, dtype="float32").tobytes()) for k, v in items.items()],
+            )
+
+    def get_tokens(self, keys: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Token ids (int32) and unit token vectors (float16) by text key."""
+        out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for i in range(0, len(keys), 500):
+            part = keys[i : i + 500]
+            marks = ",".join("?" * len(part))
+            rows = self._db.execute(
+                f"SELECT text, dim, ids, vecs FROM tok WHERE model = ? AND text IN ({marks})",  # noqa: S608 - placeholders only
+                [self._model, *part],
+            )
+            for key, dim, ids, vecs in rows:
+                out[key] = (np.frombuffer(ids, dtype="int32"), np.frombuffer(vecs, dtype="float16").reshape(-1, dim))
+        return out
+
+    def put_tokens(self, items: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+        with self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO tok VALUES (?, ?, ?, ?, ?)",
+                [
+                    (self._model, k, int(v.shape[1]), np.asarray(ids, dtype="int32").tobytes(),
+                     np.asarray(v, dtype="float16").tobytes())
+                    for k, (ids, v) in items.items()
+                ],
             )
 
     def close(self) -> None:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
+from index.late_interaction import TokenEmbedding, unit_rows
 from peerqa.settings import BUNDLED_MODEL, ModelSettings
 
 
@@ -26,6 +29,10 @@ class Embedder(Protocol):
     dim: int
 
     def embed(self, texts: list[str]) -> np.ndarray: ...
+
+    def embed_with_tokens(self, texts: list[str]) -> tuple[np.ndarray, list[TokenEmbedding]]:
+        """Text vectors and, from the same forward pass, each text's contextual token vectors."""
+        ...
 
     def count_tokens(self, text: str) -> int: ...
 
@@ -105,18 +112,30 @@ class SentenceTransformerEmbedder:
     def embed(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype="float32")
-        import torch
-
-        # One thread for a query or two: on a busy 2-core machine, two threads contend and a
-        # single question took 15x longer; batches (index builds) keep torch's default.
-        threads = torch.get_num_threads()
-        if len(texts) <= 4 and threads > 1:
-            torch.set_num_threads(1)
-        try:
+        with _few_threads(len(texts)):
             return self._encode(texts, show_progress)
-        finally:
-            if torch.get_num_threads() != threads:
-                torch.set_num_threads(threads)
+
+    def embed_with_tokens(self, texts: list[str]) -> tuple[np.ndarray, list[TokenEmbedding]]:
+        if not texts:
+            return np.zeros((0, self.dim), dtype="float32"), []
+        with _few_threads(len(texts)):
+            outputs: list[dict[str, Any]] = self._model.encode(  # type: ignore[assignment]
+                texts, batch_size=self.batch_size, output_value=None, convert_to_numpy=False, show_progress_bar=False
+            )
+        special = set(self._model.tokenizer.all_special_ids)
+        vectors, tokens = [], []
+        for out in outputs:
+            ids = out["input_ids"].cpu().numpy()
+            keep = np.asarray([i for i, piece in enumerate(ids.tolist()) if piece not in special], dtype="int64")
+            tok_vecs = out["token_embeddings"].float().cpu().numpy()[: len(ids)]
+            tokens.append(TokenEmbedding(
+                ids=ids[keep].astype("int32"),
+                tokens=self._model.tokenizer.convert_ids_to_tokens(ids[keep].tolist()),
+                vectors=unit_rows(tok_vecs[keep]) if len(keep) else np.zeros((0, self.dim), dtype="float32"),
+            ))
+            vectors.append(out["sentence_embedding"].float().cpu().numpy())
+        # Normalised here as embed() does: not every model ends in a Normalize layer.
+        return unit_rows(np.vstack(vectors)), tokens
 
     def _encode(self, texts: list[str], show_progress: bool) -> np.ndarray:
         vectors = self._model.encode(
@@ -127,6 +146,22 @@ class SentenceTransformerEmbedder:
             show_progress_bar=show_progress,
         )
         return np.ascontiguousarray(vectors, dtype="float32")
+
+
+@contextmanager
+def _few_threads(n_texts: int) -> Iterator[None]:
+    """One torch thread for a query or two: on a busy 2-core machine, two threads contend and a
+    single question took 15x longer; batches (index builds) keep torch's default."""
+    import torch
+
+    threads = torch.get_num_threads()
+    if n_texts <= 4 and threads > 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
 
 
 def token_counter(settings: ModelSettings) -> WordPieceCounter:

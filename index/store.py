@@ -6,6 +6,9 @@
                          outline.json      per-source outline, sub-sections and glossary
                          vectors.faiss     faiss.write_index
                          bm25/             bm25s save (numpy arrays without pickle, JSON vocab)
+                         sentences.jsonl   (chunk row, start, end) of each sentence with a vector
+                         sentence_vectors.npy
+                         token_vectors.npy, token_ids.npy, token_offsets.npy   late interaction
     <index_dir>/ACTIVE                     name of the serving version
     <index_dir>/cache/                     parse and embedding caches
 
@@ -26,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from index.bm25 import BM25Index
+from index.late_interaction import TokenVectors
 from index.vectors import read_faiss
 from peerqa.records import Chunk, Reference, SourceDoc
 
@@ -106,6 +110,7 @@ class LoadedIndex:
     warnings: list[str] = field(default_factory=list)
     sentence_spans: list[tuple[int, int, int]] = field(default_factory=list)  # (chunk row, start, end)
     sentence_vectors: Any = None
+    token_vectors: TokenVectors | None = None  # for late interaction; absent when the build skipped them
 
     @property
     def glossary(self) -> dict[str, str]:
@@ -182,6 +187,12 @@ def load_version(folder: Path, expect: dict[str, Any] | None = None) -> LoadedIn
 
         spans = [(d["row"], d["start"], d["end"]) for d in map(json.loads, _read_jsonl(folder / "sentences.jsonl"))]
         sent_vectors = np.load(folder / "sentence_vectors.npy", allow_pickle=False)
+    try:
+        token_vectors = TokenVectors.load(folder)
+    except ValueError as exc:
+        raise IndexLoadError(f"{folder.name}: token vectors unusable ({exc})") from exc
+    if token_vectors is not None and token_vectors.rows != len(chunks):
+        raise IndexLoadError(f"{folder.name}: token vectors for {token_vectors.rows} chunks, {len(chunks)} chunks")
     return LoadedIndex(
         folder=folder,
         version=folder.name,
@@ -194,6 +205,7 @@ def load_version(folder: Path, expect: dict[str, Any] | None = None) -> LoadedIn
         bm25=bm25,
         sentence_spans=spans,
         sentence_vectors=sent_vectors,
+        token_vectors=token_vectors,
     )
 
 

@@ -7,6 +7,8 @@ import re
 
 import numpy as np
 
+from index.late_interaction import TokenEmbedding
+
 
 def fake_count_tokens(text: str) -> int:
     """Roughly like WordPiece: words and punctuation marks each count one."""
@@ -40,3 +42,15 @@ class FakeEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype="float32")
         return np.vstack([self._vec(t) for t in texts]).astype("float32")
+
+    def embed_with_tokens(self, texts: list[str]) -> tuple[np.ndarray, list[TokenEmbedding]]:
+        """Text vectors as embed() gives them; each word is a token whose vector is the word's own
+        hashed vector (no context), so late-interaction scores are exact word matches."""
+        vectors = self.embed(texts)
+        tokens = []
+        for text in texts:
+            words = re.findall(r"[a-z0-9]+", text.lower())
+            ids = np.asarray([int(hashlib.sha256(w.encode()).hexdigest()[:7], 16) for w in words], dtype="int32")
+            vecs = np.vstack([self._vec(w) for w in words]) if words else np.zeros((0, self.dim))
+            tokens.append(TokenEmbedding(ids=ids, tokens=words, vectors=vecs.astype("float32")))
+        return vectors, tokens

@@ -123,3 +123,34 @@ def test_langchain_retriever_returns_documents_with_provenance(review_index):
     assert len(docs) == 4
     assert any("Training" in d.metadata["section"] for d in docs)
     assert all(d.metadata["page"] for d in docs)
+
+
+def test_token_vectors_are_the_models_own_word_pieces_and_match_paraphrases(review_index):
+    """Late interaction on the real model: one unit vector per word piece of what was embedded,
+    the same text vectors as embed(), and a paraphrase ("burnt out") scoring the passage that
+    says "burnout" above one that does not."""
+    import numpy as np
+
+    from app.runtime import get_embedder
+    from index.late_interaction import query_pieces
+
+    settings, _ = review_index
+    index = open_index(settings)
+    tv = index.token_vectors
+    assert tv is not None and tv.rows == len(index.chunks)
+    count = token_counter(settings.model)
+    for row in (0, len(index.chunks) // 2, len(index.chunks) - 1):
+        assert tv.offsets[row + 1] - tv.offsets[row] == count(index.chunks[row].embed_text)
+    norms = np.linalg.norm(tv.vectors[:500].astype("float32"), axis=1)
+    assert np.allclose(norms, 1.0, atol=1e-2)
+
+    embedder = get_embedder(settings)
+    question = "Are peer workers more burnt out than other staff?"
+    vecs, (tokens,) = embedder.embed_with_tokens([question])
+    assert np.allclose(vecs[0], embedder.embed([question])[0], atol=1e-5)
+    assert "burnt" in [tokens.tokens[i] for i in query_pieces(tokens)]
+    assert "the" not in [tokens.tokens[i] for i in query_pieces(tokens)]
+    burnout = next(i for i, c in enumerate(index.chunks) if "burnout were not significantly different" in c.text)
+    unrelated = next(i for i, c in enumerate(index.chunks) if "search terms used included" in c.text)
+    scores = tv.scores(tokens, [burnout, unrelated])
+    assert scores[0] > scores[1] + 0.05
