@@ -25,6 +25,10 @@ import numpy as np
 from index.bm25 import STOPWORDS
 
 FILES = ("token_vectors.npy", "token_ids.npy", "token_offsets.npy")
+# Below this size a float32 copy is kept in memory, and a question is scored against every token
+# at once (one matrix product, ~10 ms for the review) instead of gathering and casting the
+# candidates' float16 rows (~35 ms). Larger indexes gather.
+FLOAT32_COPY_MAX_BYTES = 256 * 1024 * 1024
 _ALNUM = re.compile(r"[A-Za-z0-9]")
 
 
@@ -54,6 +58,7 @@ class TokenVectors:
     ids: np.ndarray  # int32 (T,)
     offsets: np.ndarray  # int64 (N + 1,): chunk row r owns vectors[offsets[r]:offsets[r + 1]]
     _idf2: dict[int, float] = field(default_factory=dict)
+    _dense32: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.offsets) - 1
@@ -66,6 +71,8 @@ class TokenVectors:
                 df[piece] = df.get(piece, 0) + 1
         self._n = n
         self._idf2 = {piece: float(np.log((n + 1) / (count + 1))) ** 2 for piece, count in df.items()}
+        if self.vectors.size * 4 <= FLOAT32_COPY_MAX_BYTES:
+            self._dense32 = np.ascontiguousarray(self.vectors, dtype="float32")
 
     @property
     def rows(self) -> int:
@@ -108,8 +115,17 @@ class TokenVectors:
         w = np.asarray([self.weight(int(query.ids[i])) for i in keep], dtype="float32")
         if float(w.sum()) <= 0:
             w = np.ones_like(w)
-        spans = [(i, int(self.offsets[r]), int(self.offsets[r + 1])) for i, r in enumerate(rows)]
-        spans = [s for s in spans if s[2] > s[1]]
+        lengths = np.diff(self.offsets)
+        if self._dense32 is not None:
+            # Every token at once; reduceat over the non-empty chunks' starts, then pick the rows.
+            nonempty = np.flatnonzero(lengths > 0)
+            if len(nonempty) == 0:
+                return out
+            best_all = np.maximum.reduceat(q @ self._dense32.T, self.offsets[nonempty], axis=1)
+            per_row = np.zeros(self._n, dtype="float32")
+            per_row[nonempty] = (w @ best_all) / float(w.sum())
+            return per_row[np.asarray(rows, dtype="int64")]
+        spans = [(i, int(self.offsets[r]), int(self.offsets[r + 1])) for i, r in enumerate(rows) if lengths[r] > 0]
         if not spans:
             return out
         gathered = np.concatenate([np.arange(a, b) for _i, a, b in spans])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from index import late_interaction
 from index.builder import build_index
 from index.late_interaction import FILES, TokenEmbedding, TokenVectors
 from index.search import HybridSearcher
@@ -47,10 +48,14 @@ def _brute_force(docs: list[TokenEmbedding], query: TokenEmbedding, rows: list[i
     return out
 
 
-def test_scores_match_a_brute_force_loop():
+@pytest.mark.parametrize("path", ["all tokens at once (float32 copy)", "gathered candidates (float16)"])
+def test_scores_match_a_brute_force_loop(path, monkeypatch):
+    if path.startswith("gathered"):
+        monkeypatch.setattr(late_interaction, "FLOAT32_COPY_MAX_BYTES", 0)
     rng = np.random.default_rng(3)
     docs = _random_docs(rng, 40, 16, vocab=30)
     tv = TokenVectors.from_embeddings(docs, 16)
+    assert (tv._dense32 is None) == path.startswith("gathered")
     qv = rng.normal(size=(5, 16)).astype("float32")
     qv /= np.linalg.norm(qv, axis=1, keepdims=True)
     # word pieces that some documents use, so the IDF weights differ
