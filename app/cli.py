@@ -164,6 +164,8 @@ def cmd_index_info(args: argparse.Namespace) -> int:
     print(f"Model          {m['model']['name']} (dim {m['model']['dim']}, sha256 {m['model']['sha256'][:12]}…)")
     print(f"Settings hash  {info['settings_hash']}")
     print(f"Chunks         {m['counts']['chunks']}, references {m['counts']['references']}")
+    tokens = m["counts"].get("token_vectors", 0)
+    print(f"Token vectors  {tokens} (late interaction)" if tokens else "Token vectors  none (late interaction off)")
     cit = m.get("citations", {})
     if cit.get("seen"):
         print(f"Citations      {cit['resolved']}/{cit['seen']} in-text citations linked ({cit['link_rate']:.0%})")

@@ -196,6 +196,7 @@ def build_index(
                 "references": len(refs),
                 "per_source": dict(Counter(c.source_path for c in chunks)),
                 "per_section": dict(Counter(c.section for c in chunks)),
+                "token_vectors": len(token_vectors.ids) if token_vectors is not None else 0,
             },
             "citations": {"seen": seen, "resolved": resolved, "link_rate": report.citation_link_rate},
             "build_seconds": round(time.monotonic() - started, 2),

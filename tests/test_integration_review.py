@@ -89,6 +89,7 @@ def test_cli_ingest_reports_a_broken_pdf_by_name_and_exits_3(tmp_path):
     assert info.returncode == 0
     meta = json.loads(info.stdout)
     assert meta["model"]["sha256"] == BUNDLED_MODEL_SHA256 and meta["counts"]["chunks"] == report["chunks_total"]
+    assert meta["counts"]["token_vectors"] > 100 * report["chunks_total"]  # ~170 word pieces a chunk
 
     chunks = _cli("chunks", "--index-dir", str(tmp_path / "idx"), "--jsonl")
     rows = [json.loads(line) for line in chunks.stdout.splitlines()]
