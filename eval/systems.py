@@ -184,12 +184,14 @@ def without_headers(index: LoadedIndex, embedder: Embedder) -> LoadedIndex:
     """A shallow copy of the index whose chunk and token vectors embed chunk.text (no section header).
     Built in memory once per run; everything else (BM25, sentence vectors) is shared."""
     texts = [c.text for c in index.chunks]
+    token_vectors = None
     if index.token_vectors is None:
         vectors = embedder.embed(texts)
-        return dataclasses.replace(index, faiss=build_faiss(np.ascontiguousarray(vectors, dtype="float32"), "flat"))
-    vectors, tokens = embedder.embed_with_tokens(texts)
-    return dataclasses.replace(index, faiss=build_faiss(np.ascontiguousarray(vectors, dtype="float32"), "flat"),
-                               token_vectors=TokenVectors.from_embeddings(tokens, embedder.dim))
+    else:
+        vectors, tokens = embedder.embed_with_tokens(texts)
+        token_vectors = TokenVectors.from_embeddings(tokens, embedder.dim)
+    faiss_index = build_faiss(np.ascontiguousarray(vectors, dtype="float32"), "flat")
+    return dataclasses.replace(index, faiss=faiss_index, token_vectors=token_vectors)
 
 
 def variant_settings(settings: Settings, changes: dict[str, Any]) -> Settings:

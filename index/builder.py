@@ -237,7 +237,7 @@ def _chunk_vectors(
             vecs, toks = embedder.embed_with_tokens(texts)
             new_tokens = {k: (t.ids, t.vectors) for k, t in zip(part, toks, strict=True)}
             cache.put_tokens(new_tokens)
-            have_tokens.update({k: (ids, v.astype("float16")) for k, (ids, v) in new_tokens.items()})
+            have_tokens.update(new_tokens)
         else:
             vecs = embedder.embed(texts)
         new = dict(zip(part, vecs, strict=True))

@@ -1,11 +1,14 @@
 """Caches beside the index versions: embeddings (text vectors, and token vectors for late
-interaction) by (model sha256, text sha256) in SQLite, and parsed sources by (source sha256, index settings hash) as JSON. Both are plain files."""
+interaction) by (model sha256, text sha256) in SQLite, and parsed sources by (source sha256,
+index settings hash) as JSON. Both are plain files."""
 
 from __future__ import annotations
 
 import hashlib
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,18 +29,21 @@ class EmbeddingCache:
         )
         self._model = model_sha
 
-    def get_many(self, keys: list[str]) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {}
+    def _select(self, table: str, columns: str, keys: list[str]) -> Iterator[tuple[Any, ...]]:
+        """Rows of `table` for this model and these text keys, 500 keys per query."""
         for i in range(0, len(keys), 500):
             part = keys[i : i + 500]
             marks = ",".join("?" * len(part))
-            rows = self._db.execute(
-                f"SELECT text, dim, vec FROM emb WHERE model = ? AND text IN ({marks})",  # noqa: S608 - placeholders only
+            yield from self._db.execute(
+                f"SELECT text, {columns} FROM {table} WHERE model = ? AND text IN ({marks})",  # noqa: S608 - fixed names, placeholders
                 [self._model, *part],
             )
-            for key, dim, blob in rows:
-                out[key] = np.frombuffer(blob, dtype="float32").reshape(dim)
-        return out
+
+    def get_many(self, keys: list[str]) -> dict[str, np.ndarray]:
+        return {
+            key: np.frombuffer(blob, dtype="float32").reshape(dim)
+            for key, dim, blob in self._select("emb", "dim, vec", keys)
+        }
 
     def put_many(self, items: dict[str, np.ndarray]) -> None:
         with self._db:
@@ -48,17 +54,10 @@ class EmbeddingCache:
 
     def get_tokens(self, keys: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Token ids (int32) and unit token vectors (float16) by text key."""
-        out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for i in range(0, len(keys), 500):
-            part = keys[i : i + 500]
-            marks = ",".join("?" * len(part))
-            rows = self._db.execute(
-                f"SELECT text, dim, ids, vecs FROM tok WHERE model = ? AND text IN ({marks})",  # noqa: S608 - placeholders only
-                [self._model, *part],
-            )
-            for key, dim, ids, vecs in rows:
-                out[key] = (np.frombuffer(ids, dtype="int32"), np.frombuffer(vecs, dtype="float16").reshape(-1, dim))
-        return out
+        return {
+            key: (np.frombuffer(ids, dtype="int32"), np.frombuffer(vecs, dtype="float16").reshape(-1, dim))
+            for key, dim, ids, vecs in self._select("tok", "dim, ids, vecs", keys)
+        }
 
     def put_tokens(self, items: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
         with self._db:

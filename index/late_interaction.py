@@ -59,6 +59,7 @@ class TokenVectors:
     offsets: np.ndarray  # int64 (N + 1,): chunk row r owns vectors[offsets[r]:offsets[r + 1]]
     _idf2: dict[int, float] = field(default_factory=dict)
     _dense32: np.ndarray | None = None
+    _nonempty: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="int64"))  # rows with tokens
 
     def __post_init__(self) -> None:
         n = len(self.offsets) - 1
@@ -70,6 +71,7 @@ class TokenVectors:
             for piece in np.unique(self.ids[self.offsets[r] : self.offsets[r + 1]]).tolist():
                 df[piece] = df.get(piece, 0) + 1
         self._n = n
+        self._nonempty = np.flatnonzero(np.diff(self.offsets) > 0)
         self._idf2 = {piece: float(np.log((n + 1) / (count + 1))) ** 2 for piece, count in df.items()}
         if self.vectors.size * 4 <= FLOAT32_COPY_MAX_BYTES:
             self._dense32 = np.ascontiguousarray(self.vectors, dtype="float32")
@@ -115,17 +117,16 @@ class TokenVectors:
         w = np.asarray([self.weight(int(query.ids[i])) for i in keep], dtype="float32")
         if float(w.sum()) <= 0:
             w = np.ones_like(w)
-        lengths = np.diff(self.offsets)
         if self._dense32 is not None:
             # Every token at once; reduceat over the non-empty chunks' starts, then pick the rows.
-            nonempty = np.flatnonzero(lengths > 0)
-            if len(nonempty) == 0:
+            if len(self._nonempty) == 0:
                 return out
-            best_all = np.maximum.reduceat(q @ self._dense32.T, self.offsets[nonempty], axis=1)
+            best_all = np.maximum.reduceat(q @ self._dense32.T, self.offsets[self._nonempty], axis=1)
             per_row = np.zeros(self._n, dtype="float32")
-            per_row[nonempty] = (w @ best_all) / float(w.sum())
+            per_row[self._nonempty] = (w @ best_all) / float(w.sum())
             return per_row[np.asarray(rows, dtype="int64")]
-        spans = [(i, int(self.offsets[r]), int(self.offsets[r + 1])) for i, r in enumerate(rows) if lengths[r] > 0]
+        spans = [(i, int(self.offsets[r]), int(self.offsets[r + 1])) for i, r in enumerate(rows)
+                 if self.offsets[r + 1] > self.offsets[r]]
         if not spans:
             return out
         gathered = np.concatenate([np.arange(a, b) for _i, a, b in spans])

@@ -102,12 +102,12 @@ class HybridSearcher:
             rows = {r for r, _ in dense} | {r for r, _ in sparse}
             if sent_best is not None:
                 rows |= {int(r) for r in np.argsort(-sent_best, kind="stable")[:depth]}
-            cos = self._chunk_cosines(sorted(rows), dict(dense), qv)
+            ordered = sorted(rows)
+            cos = self._chunk_cosines(ordered, dict(dense), qv)
             bm = dict(sparse)
             top_bm = max(bm.values(), default=0.0) or 1.0
-            ordered = sorted(rows)
             late_scores: dict[int, float] = {}
-            if late and query_tokens is not None and self.index.token_vectors is not None:
+            if late and query_tokens is not None and self.index.token_vectors is not None:  # narrows for mypy
                 wd, ws, wb, wl = self.late_weights
                 late_scores = dict(zip(ordered, self.index.token_vectors.scores(query_tokens, ordered).tolist(),
                                        strict=True))
