@@ -44,6 +44,8 @@ def answer_json(answer: Answer, qid: str | None = None) -> dict[str, Any]:
             "question": answer.question,
             "answer": answer.answer,
             "abstained": answer.abstained,
+            "coverage": answer.coverage,
+            "widen": answer.widen,
             "mode": answer.mode,
             "notice": answer.notice,
             "sentences": [s.model_dump() for s in answer.sentences],
@@ -54,6 +56,7 @@ def answer_json(answer: Answer, qid: str | None = None) -> dict[str, Any]:
                     "source": c.passage.chunk.source_path,
                     "section": c.passage.chunk.section,
                     "page": c.passage.chunk.page_start,
+                    "pages": c.pages or [p for p in [c.passage.chunk.page_start] if p],
                     "text": c.passage.chunk.text,
                     "quote": c.quote,
                     "studies": studies(c),
@@ -73,6 +76,7 @@ def answer_json(answer: Answer, qid: str | None = None) -> dict[str, Any]:
                 for p in answer.retrieved[:10]
             ],
             "suggestions": answer.suggestions,
+            "signals": answer.signals,
             "timings": answer.timings,
             "index_version": answer.index_version,
         }
@@ -80,15 +84,36 @@ def answer_json(answer: Answer, qid: str | None = None) -> dict[str, Any]:
     return out
 
 
+def page_label(pages: list[int]) -> str:
+    if not pages:
+        return "no page"
+    return f"p. {pages[0]}" if len(pages) == 1 else f"pp. {pages[0]}-{pages[-1]}"
+
+
+def answer_lines(answer: Answer) -> list[str]:
+    """The answer as a reader sees it: a list's items on lines of their own under their lead-in."""
+    if not answer.sentences or not answer.citations:
+        return [answer.answer]
+    lines: list[str] = []
+    for s in answer.sentences:
+        marks = "".join(f" [{n}]" for n in s.citations)
+        if s.role == "item":
+            lines.append(f"    {s.text.lstrip('-•* ')}{marks}")
+        else:
+            lines.append(f"{s.text}{marks}")
+    return lines
+
+
 def render_text(answer: Answer) -> str:
-    lines = [f"Note: {answer.notice}", ""] if answer.notice and answer.notice != "signpost" else []
-    lines += [answer.answer, ""]
+    notice = answer.notice if answer.notice not in ("signpost", answer.answer) else ""
+    lines = [f"Note: {notice}", ""] if notice else []
+    lines += [*answer_lines(answer), ""]
     if answer.abstained and answer.suggestions:
-        lines.append("Nearest sections:")
+        lines.append("Nearest sections:" if not answer.widen else "Search all sections, or try:")
         lines += [f"  - {s}" for s in answer.suggestions]
     for c in answer.citations:
         ch = c.passage.chunk
-        page = f"p. {ch.page_start}" if ch.page_start else "no page"
+        page = page_label(c.pages or [p for p in [ch.page_start] if p])
         lines.append(f"[{c.n}] {ch.section} ({ch.source_path}, {page})")
         lines.append(f'    "{c.quote}"')
         for r in c.studies[:6]:
@@ -97,8 +122,8 @@ def render_text(answer: Answer) -> str:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    from app.answer.engine import Engine, Filters, QuestionError, Turn
     from app.cli import _settings
-    from app.engine import Engine, Filters, QuestionError, Turn
 
     if bool(args.question) == bool(args.jsonl):
         print("peerqa ask: give a question or --jsonl FILE (not both)", file=sys.stderr)
@@ -108,7 +133,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     filters = Filters(section=args.section, source=args.source, kind=args.kind)
     if args.question is not None:
-        from app.query import clean_question
+        from app.answer.query import clean_question
         from peerqa.settings import Settings
 
         try:  # refuse a bad question before loading anything heavy

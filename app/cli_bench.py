@@ -39,7 +39,7 @@ Log = Callable[[str], None]
 COLD_START = """
 import json, sys, time
 t0 = time.perf_counter()
-from app.engine import Engine
+from app.answer.engine import Engine
 from peerqa.settings import Settings
 t1 = time.perf_counter()
 engine = Engine.from_settings(Settings())
@@ -153,7 +153,7 @@ def cold_start(index_dir: Path, question: str, log: Log) -> dict[str, Any]:
 
 
 def query_figures(settings: Settings, questions: list[str], log: Log) -> dict[str, Any]:
-    from app.engine import Engine, QuestionError
+    from app.answer.engine import Engine, QuestionError
 
     engine = Engine.from_settings(settings)
     for q in questions[:WARMUP]:

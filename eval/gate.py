@@ -1,5 +1,7 @@
 """CI gate: the full engine on eval/questions.jsonl must not fall more than 0.03 below the committed
-baseline (eval/baseline.json) on evidence hit@5, abstention accuracy or abstention recall.
+baseline (eval/baseline.json) on evidence hit@5, abstention accuracy, recall or precision, keyword
+coverage or lead hit; its wrong-abstention rate may not rise more than 0.03; and no answer may end on
+an unfinished lead-in.
 
     .venv/bin/python -m eval.gate [--index-dir DIR]      # exit 0 pass, 1 regression, 2 cannot run
     .venv/bin/python -m eval.gate --write-baseline       # record the current figures as the baseline
@@ -23,7 +25,9 @@ from peerqa.settings import REPO_ROOT, Settings
 
 # Abstention recall too: accuracy is dominated by answerable questions, so "always answer"
 # would cost accuracy only ~0.03 and could slip under the tolerance.
-GATED = ("hit@5", "abstention_accuracy", "abstention_recall")
+GATED = ("hit@5", "abstention_accuracy", "abstention_recall", "abstention_precision", "keyword_coverage", "lead_hit")
+LOWER_IS_BETTER = ("wrong_abstention_rate",)  # gated too: may not rise more than the tolerance
+MUST_BE_ZERO = ("unfinished_lead_ins",)  # an answer that ends on "...:" with its list missing fails the gate
 TOLERANCE = 0.03
 QUESTIONS = REPO_ROOT / "eval" / "questions.jsonl"
 BASELINE = REPO_ROOT / "eval" / "baseline.json"
@@ -45,6 +49,21 @@ def verdict(current: dict[str, float | None], baseline: dict[str, Any],
         passed = now is not None and now >= floor - 1e-9  # tolerance for float rounding of the JSON
         ok = ok and passed
         lines.append(f"{key:<20} {_f(now)}  baseline {float(base):.3f}, floor {floor:.3f}  "
+                     + ("ok" if passed else "REGRESSION"))
+    for key in MUST_BE_ZERO:
+        now = current.get(key)
+        passed = now == 0
+        ok = ok and passed
+        lines.append(f"{key:<20} {now if now is not None else 'missing'}  must be 0  " + ("ok" if passed else "REGRESSION"))
+    for key in LOWER_IS_BETTER:
+        base, now = baseline.get(key), current.get(key)
+        if base is None:
+            lines.append(f"{key:<20} {_f(now)}  (no baseline figure: not gated)")
+            continue
+        ceiling = float(base) + tolerance
+        passed = now is not None and now <= ceiling + 1e-9
+        ok = ok and passed
+        lines.append(f"{key:<20} {_f(now)}  baseline {float(base):.3f}, ceiling {ceiling:.3f}  "
                      + ("ok" if passed else "REGRESSION"))
     return ok, lines
 
@@ -73,7 +92,8 @@ def build_temp_index(root: Path) -> Settings:
 
 def write_baseline(path: Path, figures: dict[str, Any], settings_hash: str) -> None:
     # A figure the question file cannot give (no unanswerable questions: no recall) is not recorded.
-    data: dict[str, Any] = {key: round(float(figures[key]), 4) for key in GATED if figures.get(key) is not None}
+    data: dict[str, Any] = {key: round(float(figures[key]), 4) for key in GATED + LOWER_IS_BETTER
+                            if figures.get(key) is not None}
     data.update({"index_settings_hash": settings_hash, "measured": date.today().isoformat()})
     path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
 

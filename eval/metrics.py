@@ -149,3 +149,40 @@ def mean(values: Sequence[float | None]) -> float | None:
 
 def _ratio(num: int, den: int) -> float | None:
     return num / den if den else None
+
+
+# -- answer quality: what the answer says (units are lists of sentence texts, in answer order) ----
+def lead_hit(keywords: Sequence[str], units: Sequence[Sequence[str]]) -> float | None:
+    """1.0 when the first unit holds a keyword; None without keywords (0.0 for no units)."""
+    keywords = [k for k in keywords if normalise(k)]
+    if not keywords:
+        return None
+    lead = " ".join(units[0]) if units else ""
+    return 1.0 if any(contains(lead, k) for k in keywords) else 0.0
+
+
+def unfinished_lead_ins(units: Sequence[Sequence[str]]) -> int:
+    """Units that end on a lead-in (":", "include", "such as", "the following") with its list missing."""
+    from app.answer.units import is_unfinished_lead_in
+
+    return sum(1 for u in units if u and is_unfinished_lead_in(u[-1]))
+
+
+def unbalanced_quotes(units: Sequence[Sequence[str]]) -> int:
+    """Units whose quotation marks do not pair up (a quotation cut open)."""
+    from app.answer.units import quotes_balanced
+
+    return sum(1 for u in units if not quotes_balanced(" ".join(u)))
+
+
+def dangling_anaphora(units: Sequence[Sequence[str]]) -> int:
+    """1 when the answer opens with an anaphor ("They ...", "These ...") that nothing before resolves."""
+    from app.answer.units import opens_with_anaphor
+
+    return int(bool(units and units[0] and opens_with_anaphor(units[0][0])))
+
+
+def repeated_units(units: Sequence[Sequence[str]], earlier: Sequence[str]) -> int:
+    """Units of a follow-up's answer whose sentences an earlier answer of the conversation showed."""
+    seen = [normalise(t) for t in earlier]
+    return sum(1 for u in units if u and any(normalise(s) in text for s in u for text in seen))

@@ -12,7 +12,7 @@ from typing import Any
 from eval.plots import MAIN, write_plots
 from eval.questions import UNANSWERABLE
 from eval.runner import EvalResult
-from eval.scoring import ANSWER_KEYS, RETRIEVAL_KEYS
+from eval.scoring import ANSWER_KEYS, COUNT_KEYS, RETRIEVAL_KEYS
 
 REGENERATE = ".venv/bin/peerqa eval --questions eval/questions.jsonl"
 LABELS = {
@@ -21,10 +21,13 @@ LABELS = {
     "abstention_precision": "abst. P", "abstention_recall": "abst. R", "wrong_abstention_rate": "wrong abst.",
     "keyword_coverage": "keywords", "citation_support": "cit. support", "citation_precision": "cit. precision",
     "latency_p50_ms": "p50 ms", "latency_p95_ms": "p95 ms",
+    "lead_hit": "lead hit", "list_completeness": "list compl.", "answer_words": "words",
+    "unfinished_lead_ins": "unfinished lead-ins", "unbalanced_quotes": "unbal. quotes",
+    "dangling_anaphora": "dangling anaphora", "repeated_units": "repeated units",
 }
 ANSWER_TABLE = ("abstention_accuracy", "abstention_precision", "abstention_recall", "wrong_abstention_rate",
-                *ANSWER_KEYS, "latency_p50_ms", "latency_p95_ms")
-DELTA_KEYS = ("hit@1", "hit@5", "mrr@10", "ndcg@10", "recall@5", "abstention_accuracy", "keyword_coverage")
+                *ANSWER_KEYS, *COUNT_KEYS, "latency_p50_ms", "latency_p95_ms")
+DELTA_KEYS = ("hit@1", "hit@5", "mrr@10", "ndcg@10", "recall@5", "abstention_accuracy", "keyword_coverage", "lead_hit")
 SECTION_KEYS = ("hit@5", "mrr@10", "recall@5", "abstention_accuracy", "keyword_coverage")
 DEFINITIONS = """\
 - **Evidence match.** A gold quote lies in a passage when, after lowercasing, straightening quote marks,
@@ -43,6 +46,14 @@ DEFINITIONS = """\
   abstention covers none), averaged over questions with keywords. **cit. support**: share of answer
   sentences contained in a passage they cite. **cit. precision**: share of cited passages that hold a gold
   quote. Both over answered (not abstained) questions.
+- **What the answer says** (answer units: a sentence with its antecedent, a lead-in with its list):
+  **lead hit**: the first unit holds a keyword (an abstention on an answerable question counts 0);
+  **list compl.**: keyword coverage of list questions; **words**: mean length of answered answers.
+  Counted over all answers (each should be 0): **unfinished lead-ins** (a unit ending on ":",
+  "include", "such as", "the following"), **unbal. quotes** (a unit whose quotation marks do not
+  pair), **dangling anaphora** (the answer opens with "They/These/This ..." unresolved),
+  **repeated units** (a follow-up's unit that an earlier answer of its conversation showed; follow-ups
+  are asked after their context questions, each answered by the same system).
 - **Latency**: p50/p95 of the engine's `total_ms` per question (question → answer, retrieval and
   composition). For the baselines, the wall time of their retrieval call.
 - **Sections**: the question's `section` field; a synthesis question's `A | B` counts under both A and
@@ -118,6 +129,28 @@ def never_abstain_note(report: dict[str, Any]) -> list[str]:
             f"{unanswerable / n:.3f}.", ""]
 
 
+def calibration_section(cal: dict[str, Any]) -> list[str]:
+    """The abstention thresholds: as configured, learned in-sample, and 5-fold cross-validated."""
+    keys = ("abstention_precision", "abstention_recall", "wrong_abstention_rate", "abstention_accuracy")
+    rows = []
+    for name, label in (("current", "as configured"), ("in_sample", "learned, in-sample"),
+                        ("cross_validated", f"learned, {cal['cross_validated']['folds']}-fold cross-validated")):
+        part = cal[name]
+        t = part.get("thresholds")
+        shown = ", ".join(f"{k.replace('_similarity', '')} {v:.3f}" for k, v in t.items()) if t else "per fold"
+        rows.append([label, *[fmt(part.get(k)) for k in keys], shown])
+    return [
+        "### Abstention calibration (`full`)",
+        "",
+        f"Thresholds of the abstention decision searched on the full engine's signals for {cal['n']} questions "
+        f"({cal['n_unanswerable']} unanswerable), maximising abstention F1; cross-validated figures pool the "
+        "held-out predictions of thresholds chosen on the other four fifths (eval/calibration.py).",
+        "",
+        *table(["thresholds", *[LABELS[k] for k in keys], "values"], rows),
+        "",
+    ]
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     systems: dict[str, dict[str, Any]] = report["systems"]
     main = MAIN if MAIN in systems else next(iter(systems))
@@ -154,6 +187,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     ]
     if main == MAIN and len(systems) > 1:
         lines += ["### Change against the full engine", "", *ablation_table(systems), ""]
+    if report.get("calibration"):
+        lines += calibration_section(report["calibration"])
     lines += [
         "## By question type",
         "",

@@ -70,6 +70,13 @@ def run_eval(settings: Settings, questions_path: Path, system_names: list[str], 
     build_seconds = time.perf_counter() - t_build
     scores = run_systems(systems, questions, log)
     by_name = {s.name: s for s in systems}
+    calibration = None
+    if "full" in scores and any(s.signals for s in scores["full"]):
+        from app.answer.answerability import Thresholds
+        from eval.calibration import calibrate
+
+        examples = [(s.signals, s.question.should_abstain) for s in scores["full"] if s.signals]
+        calibration = calibrate(examples, Thresholds.from_settings(settings.answer))
     report: dict[str, Any] = {
         "systems": {name: system_summary(rows) for name, rows in scores.items()},
         "answers": {name: by_name[name].answers for name in scores},
@@ -84,6 +91,8 @@ def run_eval(settings: Settings, questions_path: Path, system_names: list[str], 
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "seconds": {"total": round(time.perf_counter() - t_start, 1), "build_systems": round(build_seconds, 1)},
     }
+    if calibration is not None:
+        report["calibration"] = calibration
     return EvalResult(questions, scores, report)
 
 

@@ -20,9 +20,12 @@ K_MAX = 10  # passages each system returns; hit@10, MRR@10 and nDCG@10 read all 
 HIT_KS = (1, 3, 5, 10)
 RETRIEVAL_KEYS = tuple(f"hit@{k}" for k in HIT_KS) + ("mrr@10", "ndcg@10", "recall@5")
 ABSTENTION_KEYS = ("abstention_accuracy", "abstention_precision", "abstention_recall", "wrong_abstention_rate")
-ANSWER_KEYS = ("keyword_coverage", "citation_support", "citation_precision")
+ANSWER_KEYS = ("keyword_coverage", "citation_support", "citation_precision", "lead_hit", "list_completeness",
+               "answer_words")
+# Counted, not averaged: each should be 0 on every run.
+COUNT_KEYS = ("unfinished_lead_ins", "unbalanced_quotes", "dangling_anaphora", "repeated_units")
 LATENCY_KEYS = ("latency_p50_ms", "latency_p95_ms")
-METRIC_KEYS = RETRIEVAL_KEYS + ABSTENTION_KEYS + ANSWER_KEYS + LATENCY_KEYS
+METRIC_KEYS = RETRIEVAL_KEYS + ABSTENTION_KEYS + ANSWER_KEYS + COUNT_KEYS + LATENCY_KEYS
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,10 @@ class AnswerView:
     abstained: bool
     sentences: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (sentence, texts of the passages it cites)
     cited: tuple[str, ...] = ()  # texts of all cited passages, one per citation
+    units: tuple[tuple[str, ...], ...] = ()  # the answer's units (sentence texts), lead unit first
+    earlier: tuple[str, ...] = ()  # the conversation's earlier answers (follow-ups), for repeats
+    coverage: str = "full"  # full | partial | none
+    signals: tuple[tuple[str, float], ...] = ()  # the answerability signals, for calibration
 
 
 @dataclass(frozen=True)
@@ -51,11 +58,12 @@ class QuestionScore:
     values: dict[str, float | None] = field(default_factory=dict)
     abstained: bool | None = None  # None for a system that does not answer
     latency_ms: float = 0.0
+    signals: dict[str, float] = field(default_factory=dict)  # the engine's answerability signals
 
 
 def score_question(q: Question, outcome: Outcome) -> QuestionScore:
     """Per-question values; a metric that does not apply to the question is None."""
-    values: dict[str, float | None] = dict.fromkeys(RETRIEVAL_KEYS + ANSWER_KEYS)
+    values: dict[str, float | None] = dict.fromkeys(RETRIEVAL_KEYS + ANSWER_KEYS + COUNT_KEYS)
     passages = outcome.retrieved[:K_MAX]
     if q.evidence:
         rel = metrics.relevance(q.evidence, passages)
@@ -68,10 +76,20 @@ def score_question(q: Question, outcome: Outcome) -> QuestionScore:
     if a is not None:
         # An abstention on an answerable question covers none of its keywords: counted, as 0.
         values["keyword_coverage"] = metrics.keyword_coverage(q.keywords, "" if a.abstained else a.text)
+        values["lead_hit"] = None if a.abstained and q.should_abstain else metrics.lead_hit(q.keywords, [] if a.abstained else a.units)
+        if q.type == "list":
+            values["list_completeness"] = values["keyword_coverage"]
         if not a.abstained:
             values["citation_support"] = metrics.citation_support(a.sentences)
             values["citation_precision"] = metrics.citation_precision(a.cited, q.evidence)
-    return QuestionScore(q, values, None if a is None else a.abstained, outcome.latency_ms)
+            values["answer_words"] = float(len(a.text.split()))
+        # Counted over everything the answer shows, partial answers included.
+        values["unfinished_lead_ins"] = float(metrics.unfinished_lead_ins(a.units))
+        values["unbalanced_quotes"] = float(metrics.unbalanced_quotes(a.units))
+        values["dangling_anaphora"] = float(metrics.dangling_anaphora(a.units))
+        values["repeated_units"] = float(metrics.repeated_units(a.units, a.earlier)) if a.earlier else 0.0
+    return QuestionScore(q, values, None if a is None else a.abstained, outcome.latency_ms,
+                         dict(a.signals) if a is not None else {})
 
 
 def summarise(scores: Sequence[QuestionScore]) -> dict[str, Any]:
@@ -86,6 +104,9 @@ def summarise(scores: Sequence[QuestionScore]) -> dict[str, Any]:
         out.update(dict.fromkeys(ABSTENTION_KEYS))
     for key in ANSWER_KEYS:
         out[key] = metrics.mean([s.values.get(key) for s in scores])
+    for key in COUNT_KEYS:
+        present = [s.values[key] for s in scores if s.values.get(key) is not None]
+        out[key] = int(sum(v for v in present if v is not None)) if present else None
     latencies = [s.latency_ms for s in scores]
     out["latency_p50_ms"] = metrics.percentile(latencies, 50)
     out["latency_p95_ms"] = metrics.percentile(latencies, 95)

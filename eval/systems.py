@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from app.engine import Engine, QuestionError, Turn
+from app.answer.engine import Engine, QuestionError, Turn
 from eval.questions import Question
 from eval.scoring import K_MAX, AnswerView, Outcome
 from index.embedder import Embedder
@@ -93,24 +93,41 @@ class EngineSystem:
     mode: str = "extractive"
 
     def run(self, q: Question) -> Outcome:
-        history = [Turn(question, answer) for question, answer in q.context]
+        # A follow-up is asked as in a real conversation: the earlier questions first, each answered
+        # by this system, so the history holds its own answers (and repeats can be counted).
+        history: list[Turn] = []
+        for question, _gold in q.context:
+            try:
+                earlier = self.engine.ask(question, history=history, k=K_MAX, mode=self.mode)
+                history.append(Turn(question, earlier.answer))
+            except QuestionError:
+                history.append(Turn(question, ""))
         t0 = time.perf_counter()
         try:
             answer = self.engine.ask(q.question, history=history, k=K_MAX, mode=self.mode)
         except QuestionError as exc:  # refused (empty or too long): nothing retrieved, nothing said
             ms = (time.perf_counter() - t0) * 1000
             return Outcome((), ms, AnswerView(str(exc), abstained=True), error=str(exc))
+        view = answer_view(answer)
+        if history:
+            view = dataclasses.replace(view, earlier=tuple(t.answer for t in history))
         return Outcome(
             tuple(p.chunk.text for p in answer.retrieved),
             answer.timings.get("total_ms", (time.perf_counter() - t0) * 1000),
-            answer_view(answer),
+            view,
         )
 
 
 def answer_view(answer: Answer) -> AnswerView:
     by_n = {c.n: c.passage.chunk.text for c in answer.citations}
-    sentences = tuple((s.text, tuple(by_n[n] for n in s.citations if n in by_n)) for s in answer.sentences)
-    return AnswerView(answer.answer, answer.abstained, sentences, tuple(by_n.values()))
+    quoted = [s for s in answer.sentences if s.role != "notice"]
+    sentences = tuple((s.text, tuple(by_n[n] for n in s.citations if n in by_n)) for s in quoted)
+    units: dict[int, list[str]] = {}
+    for s in quoted:
+        units.setdefault(s.unit, []).append(s.text)
+    return AnswerView(answer.answer, answer.abstained, sentences, tuple(by_n.values()),
+                      units=tuple(tuple(u) for u in units.values()) if quoted and answer.citations else (),
+                      coverage=answer.coverage, signals=tuple(sorted(answer.signals.items())))
 
 
 @dataclass

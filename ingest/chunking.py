@@ -146,6 +146,7 @@ def _make_chunk(
         text = doc.text[start:end]
         embed_text = header + text
     first, last = group[0].block, group[-1].block
+    page_start = first.page_at(start - first.start)
     kind = "table" if all(u.table for u in group) else "body"
     if first.kind == "glossary":
         kind = "glossary"
@@ -154,8 +155,9 @@ def _make_chunk(
         source_id=source_id,
         source_path=source_path,
         section_path=list(first.section_path),
-        page_start=first.page_at(start - first.start),
+        page_start=page_start,
         page_end=last.page_at(end - last.start),
+        page_marks=_page_marks(group, start, end, page_start),
         char_start=start,
         char_end=end,
         text=text,
@@ -163,3 +165,18 @@ def _make_chunk(
         kind=kind,
         designs=tag_designs(text),
     )
+
+
+def _page_marks(group: list[_Unit], start: int, end: int, page_start: int | None) -> list[tuple[int, int]]:
+    """Where a new page begins inside the chunk, so every sentence can be cited to its own page."""
+    marks: list[tuple[int, int]] = []
+    current = page_start
+    blocks = [u.block for i, u in enumerate(group) if i == 0 or u.block is not group[i - 1].block]
+    for block in blocks:
+        for off, page in block.page_marks:
+            at = block.start + off - start
+            if page is None or page == current or not 0 < at < end - start:
+                continue
+            marks.append((at, page))
+            current = page
+    return marks

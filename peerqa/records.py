@@ -79,6 +79,9 @@ class Chunk(BaseModel):
     cites: list[str] = Field(default_factory=list, description="ids of reference entries cited in the text")
     citations_found: int = Field(0, description="in-text citations seen in the text (resolved or not)")
     designs: list[str] = Field(default_factory=list, description="study designs the text names")
+    page_marks: list[tuple[int, int]] = Field(
+        default_factory=list, description="(offset in text, page) where a new page begins inside the chunk"
+    )
 
     @property
     def section(self) -> str:
@@ -87,6 +90,24 @@ class Chunk(BaseModel):
     @property
     def page(self) -> int | None:
         return self.page_start
+
+    def page_at(self, offset: int) -> int | None:
+        """The printed page of the character at `offset` of the text."""
+        page = self.page_start
+        for off, p in self.page_marks:
+            if off > offset:
+                break
+            page = p
+        return page
+
+    def pages_of(self, start: int, end: int) -> list[int]:
+        """The pages a span of the text lies on, in order (one page, or a range across a break)."""
+        first, last = self.page_at(start), self.page_at(max(start, end - 1))
+        if first is None:
+            return []
+        if last is None or last == first:
+            return [first]
+        return list(range(first, last + 1)) if last > first else [first]
 
 
 class Passage(BaseModel):
@@ -106,12 +127,19 @@ class Citation(BaseModel):
     passage: Passage
     quote: str = Field(description="the sentence(s) of the passage the answer uses")
     studies: list[Reference] = Field(default_factory=list, description="reference entries the passage cites")
+    pages: list[int] = Field(default_factory=list, description="pages of the quoted sentences, in order")
 
 
 class AnswerSentence(BaseModel):
     text: str
     citations: list[int] = Field(default_factory=list)
     supported: bool = True
+    page: int | None = Field(None, description="printed page where the sentence starts")
+    pages: list[int] = Field(default_factory=list, description="every page the sentence lies on")
+    role: str = Field(
+        "sentence", description="sentence, lead_in (introduces a list), item (a list item) or notice (the engine's words)"
+    )
+    unit: int = Field(0, description="which answer unit the sentence belongs to (0 is the lead unit; -1 for a notice)")
 
 
 class Answer(BaseModel):
@@ -126,6 +154,11 @@ class Answer(BaseModel):
     citations: list[Citation] = Field(default_factory=list)
     retrieved: list[Passage] = Field(default_factory=list)
     suggestions: list[str] = Field(default_factory=list, description="nearest sections, offered on abstention")
+    coverage: str = Field(
+        "full", description="full: an answer; partial: the topic is covered but not the detail asked; none: nothing related"
+    )
+    widen: bool = Field(False, description="a filter hid strong evidence found elsewhere: offer to search everywhere")
+    signals: dict[str, float] = Field(default_factory=dict, description="the answerability signals behind the decision")
     timings: dict[str, float] = Field(default_factory=dict)
     index_version: str = ""
     settings_hash: str = ""

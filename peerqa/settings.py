@@ -21,7 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
 BUNDLED_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 # Bump when chunking or structure code changes what chunks come out, so old indexes are rebuilt.
-PIPELINE_VERSION = "2"
+PIPELINE_VERSION = "3"
 
 
 class ModelSettings(BaseModel):
@@ -73,8 +73,6 @@ class RetrievalSettings(BaseModel):
 
 class AnswerSettings(BaseModel):
     max_question_chars: int = 1000
-    min_sentences: int = 2
-    max_sentences: int = 6
     compose_passages: int = Field(5, description="top passages whose sentences may be quoted")
     # Abstention, calibrated on eval/questions.jsonl (README, "How an answer is made"): abstain when the
     # question names a rare word the sources never use and the best evidence is not close, or
@@ -83,7 +81,18 @@ class AnswerSettings(BaseModel):
     abstain_missing_similarity: float = Field(
         0.60, description="with a rare question word absent from the sources, abstain below this cosine"
     )
+    abstain_name_similarity: float = Field(
+        0.60, description="with an acronym or named study the sources never mention, abstain below this cosine"
+    )
+    detail_min_similarity: float = Field(
+        0.40, description="a figure/date/name question is answered only when a sentence this close holds that detail"
+    )
+    filter_margin: float = Field(
+        0.15, description="with a filter on, say so when the whole index has evidence this much closer"
+    )
     rare_word_rank: int = Field(10000, description="vocabulary rank past which a word counts as rare")
+    max_support: int = Field(3, description="supporting units after the lead unit")
+    word_budget: int = Field(120, description="aim for answers about this long (a list may run longer)")
 
 
 class LLMSettings(BaseModel):

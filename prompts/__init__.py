@@ -17,6 +17,9 @@ MESSAGE_FIELDS: dict[str, set[str]] = {
     "abstain": {"topic"},
     "signpost": set(),
     "no_index": set(),
+    "partial_lead": {"detail", "focus"},
+    "partial_notice": {"detail"},
+    "filter_weak": {"scope", "nearest"},
 }
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfWriter
 
-from app.engine import Engine
+from app.answer.engine import Engine
 from index.builder import build_index
 from index.store import load_index, read_active
 from tests.conftest import REPO, REVIEW_PDF

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
+from app.answer.engine import Engine
 from app.cli_answer import answer_json
-from app.engine import Engine
 from index.builder import build_index
 from index.store import load_index
 from peerqa.records import Answer, Passage
@@ -283,7 +283,7 @@ INVENTED = [
 
 
 def test_thresholds_on_the_review_with_the_real_model(review_index):
-    from app.verify import EngineEvidence, parse_reply, verify
+    from app.answer.verify import EngineEvidence, parse_reply, verify
 
     settings, _report = review_index
     engine = Engine.from_settings(settings)

@@ -13,7 +13,7 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app.engine import Turn
+from app.answer.engine import Turn
 from app.feedback import FeedbackEntry, FeedbackStore, candidate, default_path, export_jsonl
 from app.ui.chat import ASK_FAILED, EXAMPLES, answer_markdown
 from app.ui.export import conversation_markdown

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from app.engine import Engine, Filters, QuestionError, Turn
-from app.query import expand, prepare
+from app.answer.engine import Engine, Filters, QuestionError, Turn
+from app.answer.query import expand, prepare
 from index.builder import build_index
 from index.store import load_index
 from prompts import PromptError, check_placeholders, messages

@@ -225,17 +225,25 @@ def test_markdown_without_the_full_engine_still_renders():
 
 
 def test_gate_verdict_tolerates_a_small_drop_and_fails_a_larger_one(tmp_path):
-    base = {"hit@5": 0.80, "abstention_accuracy": 0.90, "abstention_recall": 0.70}
-    ok, lines = verdict({"hit@5": 0.771, "abstention_accuracy": 0.95, "abstention_recall": 0.70}, base)
-    assert ok and all("ok" in line for line in lines)
-    ok, lines = verdict({"hit@5": 0.76, "abstention_accuracy": 0.90, "abstention_recall": 0.70}, base)
+    base = {"hit@5": 0.80, "abstention_accuracy": 0.90, "abstention_recall": 0.70, "wrong_abstention_rate": 0.02}
+    clean = {"unfinished_lead_ins": 0, "wrong_abstention_rate": 0.02}
+    ok, lines = verdict({"hit@5": 0.771, "abstention_accuracy": 0.95, "abstention_recall": 0.70, **clean}, base)
+    assert ok and all("ok" in line or "not gated" in line for line in lines)
+    ok, lines = verdict({"hit@5": 0.76, "abstention_accuracy": 0.90, "abstention_recall": 0.70, **clean}, base)
     assert not ok and "REGRESSION" in lines[0]
-    ok, _ = verdict({"hit@5": 0.80, "abstention_accuracy": None, "abstention_recall": 0.70}, base)
+    ok, _ = verdict({"hit@5": 0.80, "abstention_accuracy": None, "abstention_recall": 0.70, **clean}, base)
     assert not ok
     # "Always answer" keeps accuracy within the tolerance here but loses all recall: caught.
-    ok, lines = verdict({"hit@5": 0.80, "abstention_accuracy": 0.875, "abstention_recall": 0.0}, base)
+    ok, lines = verdict({"hit@5": 0.80, "abstention_accuracy": 0.875, "abstention_recall": 0.0, **clean}, base)
     assert not ok and "REGRESSION" in lines[2]
-    ok, lines = verdict({"hit@5": 0.1, "abstention_accuracy": 0.1}, {})
+    # Abstaining on answerable questions may not rise past the tolerance; no unfinished lead-in, ever.
+    ok, lines = verdict({"hit@5": 0.80, "abstention_accuracy": 0.9, "abstention_recall": 0.7,
+                         "unfinished_lead_ins": 0, "wrong_abstention_rate": 0.06}, base)
+    assert not ok and any("wrong_abstention_rate" in line and "REGRESSION" in line for line in lines)
+    ok, lines = verdict({"hit@5": 0.80, "abstention_accuracy": 0.9, "abstention_recall": 0.7,
+                         "unfinished_lead_ins": 1, "wrong_abstention_rate": 0.02}, base)
+    assert not ok and any("unfinished_lead_ins" in line and "REGRESSION" in line for line in lines)
+    ok, lines = verdict({"hit@5": 0.1, "abstention_accuracy": 0.1, "unfinished_lead_ins": 0}, {})
     assert ok and "not gated" in lines[0]
     path = tmp_path / "baseline.json"
     write_baseline(path, {"hit@5": 0.812345, "abstention_accuracy": 0.9, "abstention_recall": None}, "hash1")

@@ -12,9 +12,9 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel, G
 from langchain_core.messages import AIMessage, BaseMessage
 from pydantic import Field
 
-from app import llm as llm_module
-from app.engine import Engine
-from app.llm import (
+from app.answer import llm as llm_module
+from app.answer.engine import Engine
+from app.answer.llm import (
     LLM_MAX_PASSAGES,
     MAX_REPLY_CHARS,
     LLMFailure,
@@ -24,7 +24,7 @@ from app.llm import (
     redact_url,
     stream_llm_answer,
 )
-from app.verify import UNSUPPORTED_MARK, EngineEvidence, parse_reply, verify
+from app.answer.verify import UNSUPPORTED_MARK, EngineEvidence, parse_reply, verify
 from index.builder import build_index
 from index.store import load_index
 from peerqa.records import Answer, Passage
@@ -318,7 +318,8 @@ def test_cli_ask_mode_llm_prints_mode_notice_and_sentences(engine, monkeypatch, 
     out = json.loads(capsys.readouterr().out)
     assert out["mode"] == "llm" and "1 of 3 sentences" in out["notice"]
     assert out["sentences"][0] == {"text": "Forensic peer support helps people leaving prison.",
-                                   "citations": [1], "supported": True}
+                                   "citations": [1], "supported": True, "page": None, "pages": [],
+                                   "role": "sentence", "unit": 0}
     assert out["sentences"][2]["supported"] is False
     assert main(["ask", "--json", QUESTION]) == 0
     plain = json.loads(capsys.readouterr().out)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.engine import Filters, QuestionError, Turn
+from app.answer.engine import Filters, QuestionError, Turn
 from app.feedback import FeedbackStore
 from app.ui import state
 from app.ui.citations import render_citation

@@ -1,6 +1,6 @@
 """What the pages need from an engine and an index, as structural types.
 
-`app.engine.Engine` and `index.store.LoadedIndex` satisfy these; the unit tests pass small stubs
+`app.answer.engine.Engine` and `index.store.LoadedIndex` satisfy these; the unit tests pass small stubs
 instead, so the pages run in AppTest without loading a model.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from app.engine import Filters, Turn
+from app.answer.engine import Filters, Turn
 from peerqa.records import Answer, SourceDoc
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.engine import Engine
+from app.answer.engine import Engine
 from app.feedback import FeedbackStore, default_path
 from app.ui.rebuild import RebuildJob
 from index.store import read_active

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import streamlit as st
 
-from app.engine import Filters
+from app.answer.engine import Filters
 from app.ui import state
 from app.ui.export import conversation_markdown
 from app.ui.protocols import IndexView

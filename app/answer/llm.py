@@ -27,7 +27,8 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from app.verify import UNSUPPORTED_MARK, EngineEvidence, Thresholds, build_answer, parse_reply, verify
+from app.answer.parts import EngineParts
+from app.answer.verify import UNSUPPORTED_MARK, EngineEvidence, Thresholds, build_answer, parse_reply, verify
 from peerqa.records import Answer, Passage
 from peerqa.settings import LLMSettings
 from prompts.templates import NO_ANSWER, chat_template, llm_messages
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
     from langchain_core.runnables import Runnable
 
-    from app.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -241,10 +241,10 @@ def _within_deadline(start: Callable[[], Iterator[str]], llm: LLMSettings) -> It
         stop.set()
 
 
-def stream_llm_answer(engine: Engine, question: str, passages: list[Passage], *,
+def stream_llm_answer(engine: EngineParts, question: str, passages: list[Passage], *,
                       chat_model: BaseChatModel | None = None) -> Iterator[str]:
     """The model's raw reply as it arrives, for live display. `question` should be the standalone
-    question (follow-ups folded in, app.query.prepare); at most LLM_MAX_PASSAGES passages are sent,
+    question (follow-ups folded in, app.answer.query.prepare); at most LLM_MAX_PASSAGES passages are sent,
     numbered from 1 in the order given. Raises LLMFailure (a safe message) on any failure,
     including no complete reply within settings.llm.timeout_s. The text is not verified: pass the
     joined chunks to `finish_llm_answer` for the answer to show."""
@@ -260,7 +260,7 @@ def fallback(extractive: Answer, notice: str) -> Answer:
     return extractive.model_copy(update={"notice": notice, "mode": "extractive"})
 
 
-def finish_llm_answer(engine: Engine, question: str, passages: list[Passage], reply: str,
+def finish_llm_answer(engine: EngineParts, question: str, passages: list[Passage], reply: str,
                       extractive: Answer) -> Answer:
     """Verify a complete reply. The LLM answer (mode "llm") if at least one sentence is supported by
     the passages it cites, else the extractive answer with a notice."""
@@ -289,7 +289,7 @@ def finish_llm_answer(engine: Engine, question: str, passages: list[Passage], re
     return answer
 
 
-def llm_answer(engine: Engine, question: str, standalone: str, passages: list[Passage], extractive: Answer,
+def llm_answer(engine: EngineParts, question: str, standalone: str, passages: list[Passage], extractive: Answer,
                *, chat_model: BaseChatModel | None = None,
                on_chunk: Callable[[str], None] | None = None) -> Answer:
     """The generated, verified answer; or `extractive` with a notice when the LLM fails, times out

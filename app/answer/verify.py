@@ -33,16 +33,14 @@ import re
 import weakref
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 
+from app.answer.parts import EngineParts
 from index.bm25 import tokenize
 from ingest.sentences import split_sentences
 from peerqa.records import Answer, AnswerSentence, Citation, Passage, Reference
-
-if TYPE_CHECKING:
-    from app.engine import Engine
 
 UNSUPPORTED_MARK = "[unsupported]"
 # "[3]", "[1, 2]", "[1-3]", "[1][4]", "[passage 2]"; anything else in brackets is left as text.
@@ -150,7 +148,7 @@ _DF_CACHE: dict[int, tuple[weakref.ReferenceType[object], Counter[str], int]] = 
 class EngineEvidence:
     """Sentence vectors, embeddings and term rarity from a loaded engine."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: EngineParts) -> None:
         self.engine = engine
         self._df, self._n = self._document_frequencies()
         self._sentences: dict[str, tuple[list[str], np.ndarray]] = {}
@@ -174,7 +172,7 @@ class EngineEvidence:
         return math.log(1.0 + (self._n + 1) / (self._df.get(term, 0) + 1))
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        with self.engine._lock:  # the engine's model is shared; torch inference is not re-entrant
+        with self.engine.lock:  # the engine's model is shared; torch inference is not re-entrant
             return np.asarray(self.engine.embedder.embed(texts), dtype="float32")
 
     def passage_sentences(self, passage: Passage) -> tuple[list[str], np.ndarray]:
@@ -183,8 +181,8 @@ class EngineEvidence:
             return self._sentences[chunk.id]
         index = self.engine.index
         # The same lookup as Engine.evidence_strength: chunk row -> its rows in sentence_vectors.
-        row = self.engine._row_of.get(chunk.id)
-        rows = self.engine._sentences_by_row.get(row, []) if row is not None else []
+        row = self.engine.row_of.get(chunk.id)
+        rows = self.engine.sentences_by_row.get(row, []) if row is not None else []
         if rows and index.sentence_vectors is not None:
             texts = [chunk.text[s:e] for _r, s, e in (index.sentence_spans[i] for i in rows)]
             vectors = np.asarray(index.sentence_vectors[rows], dtype="float32")

@@ -1,0 +1,81 @@
+"""Does a text hold the kind of answer a question expects? Patterns per answer type.
+
+Used twice: composition prefers units that hold the expected type near the focus, and the
+answerability check asks whether the best evidence holds the detail at all (a number with a
+fitting unit, a year, a proper name). Citation years ("Smith et al., 2016", "(2016)") and page
+references are removed first, so they never count as the figure or date asked for.
+"""
+
+from __future__ import annotations
+
+import re
+
+_CITATION = re.compile(
+    r"\((?:[^()]*?\b(?:19|20)\d{2}[a-z]?(?:[,;][^()]*)?)\)|\b(?:et al\.?|and colleagues)\s*,?\s*\(?(?:19|20)\d{2}[a-z]?\)?"
+    r"|,\s*(?:19|20)\d{2}[a-z]?\)|\bpp?\.\s*\d+(?:\s*[-–]\s*\d+)?"
+)
+_NUMBER_WORDS = (r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|"
+                 r"seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|hundred|hundreds|thousand|thousands|"
+                 r"million|dozen|dozens|half|a third|a quarter|single|double|twice")
+_NUM = rf"(?:\d[\d,.]*|\b(?:{_NUMBER_WORDS})\b)"
+_TIME_UNIT = r"(?:minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?|sessions?|semesters?|terms?|modules?)"
+_MONTHS = r"(?:january|february|march|april|may|june|july|august|september|october|november|december)"
+
+PATTERNS: dict[str, re.Pattern[str]] = {
+    # A count is a number that is not a year.
+    "count": re.compile(rf"(?<![\d.,])(?!(?:19|20)\d{{2}}\b){_NUM}(?!\s*%)(?!\s*per ?cent)", re.I),
+    "amount": re.compile(rf"[€£$]\s*\d|\b\d[\d,.]*\s*(?:euros?|pounds?|dollars?|k\b)|\b(?:euros?|sterling|dollars?)\b|"
+                         rf"\b(?:salary|salaries|wage|wages|paid)\b[^.]{{0,40}}{_NUM}", re.I),
+    "percentage": re.compile(rf"{_NUM}\s*(?:%|per ?cent\b|percentage points?)|\b(?:majority|minority|half|third|quarter) of\b",
+                             re.I),
+    "ratio": re.compile(rf"\bratio\b|\b\d+\s*:\s*\d+\b|{_NUM}\s+(?:\w+\s+){{0,3}}(?:per|for every|to every)\s+{_NUM}?", re.I),
+    "duration": re.compile(rf"{_NUM}[\s-]*(?:\w+[\s-]+)?{_TIME_UNIT}\b|\b(?:full|part)[\s-]time\b|\b(?:weekly|monthly|"
+                           rf"daily|fortnightly|annually)\b", re.I),
+    "date": re.compile(rf"\b(?:19|20)\d{{2}}\b|\b{_MONTHS}\b|\b(?:19|20)\d0s\b", re.I),
+    "name": re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+(?:\s+(?:of|for|and|the|&)?\s*[A-Z][a-z]+)+|\b[A-Z]{2,}\b"),
+    "definition": re.compile(r"\b(?:is|are|refers? to|means?|is defined as|are defined as|describes?|involves?|"
+                             r"can be described as|is known as|is a|are an?)\b", re.I),
+    "list": re.compile(r"[;:]|\b(?:include|includes|including|such as|namely)\b"),
+    "effect": re.compile(r"\b(?:found|find|finds|showed|shows|shown|reported|reports|improv\w*|reduc\w*|increas\w*|"
+                         r"decreas\w*|significant\w*|effective\w*|associated|benefit\w*|outcomes?|no difference|"
+                         r"evidence|effects?|impact\w*|lower|higher|better|worse)\b", re.I),
+    "reason": re.compile(r"\b(?:because|due to|as a result|in order to|so that|reasons?|rationale|aims? to|"
+                         r"led to|driven by|since)\b", re.I),
+    "method": re.compile(r"\b(?:by|through|using|via|should|can|recommend\w*|approach\w*|involv\w*|steps?)\b", re.I),
+}
+
+
+def without_citations(text: str) -> str:
+    return _CITATION.sub(" ", text)
+
+
+def has_type(answer_type: str, text: str) -> bool:
+    pattern = PATTERNS.get(answer_type)
+    return bool(pattern and pattern.search(without_citations(text)))
+
+
+def detail_near(answer_type: str, text: str, focus_stems: set[str], tokenize, unit: str = "",  # type: ignore[no-untyped-def]
+                window: int = 12) -> bool:
+    """The detail of `answer_type` about the focus: within `window` words of a focus word, and, when
+    the question names what the figure is of ("how many beds", "how many minutes"), a number right
+    beside that word (a fitting unit): "12 beds", "beds: 12", "twelve-bed"."""
+    pattern = PATTERNS.get(answer_type)
+    if pattern is None:
+        return False
+    clean = without_citations(text)
+    words = clean.split()
+    if not words:
+        return False
+    unit_stems = set(tokenize(unit))
+    if unit_stems:
+        anchors = [i for i, w in enumerate(words) if unit_stems & set(tokenize(w))]
+        window = 3
+    else:
+        anchors = [i for i, w in enumerate(words) if focus_stems & set(tokenize(w))] if focus_stems else []
+    if not anchors:
+        return False
+    for m in pattern.finditer(clean):
+        pos = len(clean[: m.start()].split())
+        if any(abs(pos - i) <= window for i in anchors):
+            return True
+    return False

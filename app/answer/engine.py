@@ -1,0 +1,404 @@
+"""The answer engine: question → hybrid retrieval → diverse passages → cited extractive answer,
+an honest partial answer (the topic is covered, the detail asked for is not), an abstention,
+or a signpost for personal crisis requests.
+
+    engine = Engine.from_settings(Settings())           # loads the model and index once
+    answer = engine.ask("What training do PSWs need?")  # an Answer record
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from app.answer.analysis import QuestionAnalysis, analyse
+from app.answer.answerability import Answerability, Thresholds, decide, wordpiece_ranks
+from app.answer.compose import ScoredUnit, choose_units, normalised, score_units, term_overlap
+from app.answer.details import detail_near
+from app.answer.query import QuestionError, Turn, clean_question, content_words, expand, is_crisis, prepare
+from app.answer.rerank import CrossEncoderReranker, Reranker
+from app.answer.sentences import DocSentence, SentenceTable
+from app.answer.token_match import TokenSpans
+from index.bm25 import tokenize
+from index.embedder import Embedder
+from index.late_interaction import TokenEmbedding
+from index.search import HybridSearcher
+from index.store import LoadedIndex
+from peerqa.records import SECTION_SEP, Answer, AnswerSentence, Chunk, Citation, Passage
+from peerqa.settings import Settings
+from prompts import messages
+
+__all__ = ["Engine", "Filters", "QuestionError", "Turn"]
+
+
+@dataclass
+class Filters:
+    section: str = ""  # a section path prefix, e.g. "Findings › Specific Services"
+    source: str = ""  # a source id (or its prefix) or file name
+    kind: str = ""  # review | included_study | other
+
+    def active(self) -> bool:
+        return bool(self.section or self.source or self.kind)
+
+    def describe(self) -> str:
+        parts = [f"the section {self.section}" if self.section else "", f"the source {self.source}" if self.source else "",
+                 f"{self.kind.replace('_', ' ')} sources" if self.kind else ""]
+        return " and ".join(p for p in parts if p)
+
+
+@dataclass
+class Evidence:
+    """What one retrieval found, and the answerability signals read off it."""
+
+    passages: list[Passage]
+    signals: dict[str, float]
+    coverage: str
+    missing: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Engine:
+    settings: Settings
+    index: LoadedIndex
+    embedder: Embedder
+    sentences_by_row: dict[int, list[int]] = field(default_factory=dict)
+    row_of: dict[str, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    answerability: Answerability | None = None
+    reranker: Reranker | None = None
+
+    def __post_init__(self) -> None:
+        self.row_of = {c.id: i for i, c in enumerate(self.index.chunks)}
+        by_row: dict[int, list[int]] = defaultdict(list)
+        for i, (row, _s, _e) in enumerate(self.index.sentence_spans):
+            by_row[row].append(i)
+        self.sentences_by_row = dict(by_row)
+        self.table = SentenceTable.build(self.index)
+        if self.answerability is None:
+            self.answerability = Answerability(self.index, self._vocabulary_ranks(), self.settings.answer.rare_word_rank)
+        r = self.settings.retrieval
+        if self.reranker is None and r.reranker:
+            self.reranker = CrossEncoderReranker(r.reranker)
+        self.searcher = HybridSearcher(
+            self.index, self.embedder, pool=r.pool, rrf_k=r.rrf_k, hybrid=r.hybrid, fusion=r.fusion,
+            late_interaction=r.late_interaction,
+        )
+        self.thresholds = Thresholds.from_settings(self.settings.answer)
+        self.token_spans = self._token_spans()
+        n = max(1, len(self.index.chunks))
+        df = self.answerability.df
+        self._idf = lambda t: math.log(1.0 + (n + 1) / (df.get(t, 0) + 1))
+
+    def _token_spans(self) -> TokenSpans | None:
+        from index.embedder import ModelError, model_dir
+
+        if self.index.token_vectors is None:
+            return None
+        try:
+            return TokenSpans(self.index.chunks, self.index.token_vectors, model_dir(self.settings.model) / "tokenizer.json")
+        except (ModelError, OSError, ValueError, RuntimeError):
+            return None  # no tokenizer: units are scored without sentence-level late interaction
+
+    def _vocabulary_ranks(self) -> dict[str, int]:
+        from index.embedder import ModelError, model_dir
+
+        try:
+            return wordpiece_ranks(model_dir(self.settings.model))
+        except (ModelError, OSError, ValueError):
+            return {}  # no vocabulary: every word absent from the sources counts as rare
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Engine:
+        from app.runtime import get_embedder, open_index
+
+        return cls(settings, open_index(settings), get_embedder(settings))
+
+    # -- filters -------------------------------------------------------------------------
+    def _keep(self, filters: Filters | None):  # type: ignore[no-untyped-def]
+        if filters is None or not filters.active():
+            return None
+        sources = self.index.sources
+
+        def keep(chunk: Chunk) -> bool:
+            if filters.section and not (chunk.section + SECTION_SEP).startswith(filters.section.rstrip() + SECTION_SEP) \
+                    and chunk.section != filters.section:
+                return False
+            if filters.source and not (chunk.source_id.startswith(filters.source) or chunk.source_path == filters.source):
+                return False
+            if filters.kind:
+                src = sources.get(chunk.source_id)
+                if src is None or src.kind.value != filters.kind:
+                    return False
+            return True
+
+        return keep
+
+    # -- retrieval -------------------------------------------------------------------------
+    def retrieve(self, query: str, dense_query: str, k: int, filters: Filters | None = None,
+                 query_vec: np.ndarray | None = None, query_tokens: TokenEmbedding | None = None) -> list[Passage]:
+        """Fused candidates, then at most `per_section_cap` passages per section (diversity)."""
+        candidates = self.searcher.search(
+            query, k=max(k * 3, 30), keep=self._keep(filters), dense_query=dense_query, query_vec=query_vec,
+            query_tokens=query_tokens,
+        )
+        if self.reranker is not None and candidates:
+            # Re-rank the fused pool with the cross-encoder; ties keep the fused order.
+            scores = self.reranker.scores(dense_query, [p.chunk.text for p in candidates])
+            order = sorted(range(len(candidates)), key=lambda i: (-scores[i], i))
+            candidates = [candidates[i] for i in order]
+        cap = self.settings.retrieval.per_section_cap
+        picked: list[Passage] = []
+        spill: list[Passage] = []
+        per_section: dict[str, int] = defaultdict(int)
+        for p in candidates:
+            key = p.chunk.section
+            if per_section[key] < cap:
+                per_section[key] += 1
+                picked.append(p)
+            else:
+                spill.append(p)
+            if len(picked) >= k:
+                break
+        picked.extend(spill[: k - len(picked)])
+        for i, p in enumerate(picked):
+            p.rank = i + 1
+        return picked
+
+    # -- answering -------------------------------------------------------------------------
+    def ask(
+        self,
+        question: str,
+        history: list[Turn] | None = None,
+        filters: Filters | None = None,
+        k: int | None = None,
+        mode: str = "extractive",
+        on_chunk: Callable[[str], None] | None = None,
+    ) -> Answer:
+        """Answer one question. `mode="llm"` asks the configured LLM (app/answer/llm.py) to write the
+        answer from the same passages; without one, or when it fails, the extractive answer stands."""
+        t0 = time.perf_counter()
+        text = clean_question(question, self.settings.answer.max_question_chars)
+        meta = {"index_version": self.index.version, "settings_hash": self.index.manifest.get("settings_hash", "")}
+        if is_crisis(text):
+            msg = messages()["signpost"]
+            return Answer(question=text, answer=msg, abstained=True, notice="signpost", coverage="none",
+                          sentences=[AnswerSentence(text=msg, citations=[], supported=True)],
+                          timings={"retrieve_ms": 0.0, "compose_ms": 0.0, "total_ms": _ms(t0)}, **meta)
+        r = self.settings.retrieval
+        history = history or []
+        prepared = prepare(text, history, self._glossary_for(text), r.expand_queries, r.rewrite_followups)
+        k = k or r.k
+        with self.lock:  # the model is shared; torch inference is not re-entrant on all builds
+            vectors, tokens = self.embedder.embed_with_tokens([prepared.standalone])
+        query_vec, query_tokens = vectors[0], tokens[0]
+        analysis = analyse(text)
+
+        def evidence_for(f: Filters | None) -> Evidence:
+            passages = self.retrieve(prepared.expanded, prepared.standalone, k, f, query_vec=query_vec,
+                                     query_tokens=query_tokens)
+            return self._evidence(text, prepared.standalone, analysis, query_vec, passages)
+
+        found = evidence_for(filters)
+        t1 = time.perf_counter()
+        wider = None
+        if filters is not None and filters.active():
+            everywhere = evidence_for(None)
+            gap = everywhere.signals["best"] - found.signals["best"]
+            if everywhere.coverage != "none" and (found.coverage != "full" or gap > self.settings.answer.filter_margin):
+                wider = everywhere
+        if wider is not None and filters is not None:
+            answer = self._filter_notice(text, filters, found, wider)
+        elif found.coverage == "none":
+            answer = self._abstain(text, found.passages, found.missing)
+        else:
+            answer = self._compose(text, prepared.expanded, query_vec, query_tokens, analysis, found, history)
+        answer.signals = found.signals
+        answer.retrieved = found.passages
+        if mode == "llm" and not answer.abstained:
+            answer = self._llm_answer(text, prepared.standalone, found.passages, answer, on_chunk)
+        answer.timings = {"retrieve_ms": round((t1 - t0) * 1000, 1), "compose_ms": _ms(t1), "total_ms": _ms(t0)}
+        answer.index_version, answer.settings_hash = meta["index_version"], meta["settings_hash"]
+        return answer
+
+    def _glossary_for(self, question: str) -> dict[str, str]:
+        """The review's glossary, plus what the sources spell an acronym of the question out as."""
+        glossary = self.index.glossary
+        extra = {}
+        if self.answerability is not None:
+            for acronym in self.answerability.acronyms(question):
+                if acronym not in glossary and acronym not in self.answerability.printed_acronyms:
+                    spelled = self.answerability.expansion(acronym)
+                    if spelled:
+                        extra[acronym] = spelled
+        return {**glossary, **extra} if extra else glossary
+
+    def _llm_answer(self, question: str, standalone: str, passages: list[Passage], extractive: Answer,
+                    on_chunk: Callable[[str], None] | None = None) -> Answer:
+        if self.settings.llm.provider == "none":
+            extractive.notice = "No LLM is configured (PEERQA_LLM_PROVIDER); this is the extractive answer."
+            return extractive
+        from app.answer.llm import llm_answer  # optional: imports LangChain chat models only when used
+
+        return llm_answer(self, question, standalone, passages, extractive, on_chunk=on_chunk)
+
+    # -- answerability -------------------------------------------------------------------------
+    def _candidates(self, passages: list[Passage]) -> list[tuple[DocSentence, int]]:
+        """The sentences of the top passages with their passage's rank (0-based), each once."""
+        out: list[tuple[DocSentence, int]] = []
+        seen: set[int] = set()
+        for rank, p in enumerate(passages[: self.settings.answer.compose_passages]):
+            row = self.row_of.get(p.chunk.id)
+            for i in self.table.by_row.get(row, []) if row is not None else []:
+                if i not in seen:
+                    seen.add(i)
+                    out.append((self.table.sentences[i], rank))
+        return out
+
+    def _evidence(self, question: str, standalone: str, analysis: QuestionAnalysis, query_vec: np.ndarray,
+                  passages: list[Passage]) -> Evidence:
+        best = max((p.dense_score or 0.0 for p in passages[:5]), default=0.0)
+        detail_best = 0.0
+        focus_stems = self._specific(set(tokenize(" ".join(analysis.focus_words)))) \
+            or self._specific(set(tokenize(" ".join(content_words(standalone)))))
+        for sent, _rank in self._candidates(passages):
+            sim = self.table.similarity(sent, query_vec)
+            if sim is None:
+                continue
+            best = max(best, sim)
+            if analysis.asks_detail and sim > detail_best and detail_near(
+                    analysis.answer_type, sent.text, focus_stems, tokenize, analysis.unit):
+                detail_best = sim
+        checker = self.answerability
+        missing = checker.missing_terms(question) if checker else []
+        names = checker.missing_names(question) if checker else []
+        signals = {
+            "best": round(best, 4),
+            "missing_rare": float(bool(missing)),
+            "missing_name": float(bool(names)),
+            "detail_asked": float(analysis.asks_detail),
+            "detail_best": round(detail_best, 4),
+            "focus_coverage": round(term_overlap(focus_stems, " ".join(p.chunk.text for p in passages[:3])), 4),
+        }
+        coverage = decide(signals, self.thresholds) if passages else "none"
+        return Evidence(passages, signals, coverage, list(dict.fromkeys(names + missing)))
+
+    def _specific(self, stems: set[str]) -> set[str]:
+        """Stems that say what a question is about: not the ones most passages share ("peer",
+        "support", "worker" in this corpus), which sit beside every figure."""
+        df = self.answerability.df if self.answerability else {}
+        limit = 0.2 * max(1, len(self.index.chunks))
+        return {s for s in stems if df.get(s, 0) <= limit}
+
+    # -- composition -------------------------------------------------------------------------
+    def _terms(self, question: str, expanded: str) -> set[str]:
+        # A rewritten follow-up is judged on its own words first: the earlier turn's words
+        # only count where the follow-up has none of its own.
+        own = set(tokenize(" ".join(content_words(question))))
+        if not own:
+            return set(tokenize(expanded))
+        extra = expand(question, self.index.glossary) if self.settings.retrieval.expand_queries else []
+        return own | set(tokenize(" ".join(extra)))
+
+    def _compose(self, question: str, expanded: str, query_vec: np.ndarray, query_tokens: TokenEmbedding,
+                 analysis: QuestionAnalysis, found: Evidence, history: list[Turn]) -> Answer:
+        a = self.settings.answer
+        shown = {normalised(s) for turn in history for s in _sentences_of(turn.answer)}
+        spans = self.token_spans
+
+        def token_score(sentences: list[DocSentence]) -> float | None:
+            if spans is None:
+                return None
+            parts = []
+            for s in sentences:
+                start = self.index.chunks[s.rows[0]].char_start
+                parts.append((s.rows[0], s.start - start, s.end - start))
+            return spans.score(query_tokens, parts)
+
+        scored = score_units(self.table, self._candidates(found.passages), query_vec, analysis,
+                             self._terms(question, expanded), shown, self._idf, token_score)
+        if found.coverage == "partial":
+            units = choose_units(scored, max_support=min(2, a.max_support), word_budget=a.word_budget)
+            if not units:
+                return self._abstain(question, found.passages, found.missing)
+            msgs = messages()
+            focus = analysis.focus or "this topic"
+            lead = msgs["partial_lead"].format(detail=analysis.detail_phrase, focus=focus)
+            answer = self._cited_answer(question, units, found.passages, lead=lead)
+            answer.abstained, answer.coverage = True, "partial"
+            answer.notice = msgs["partial_notice"].format(detail=analysis.detail_phrase)
+            return answer
+        units = choose_units(scored, max_support=a.max_support, word_budget=a.word_budget)
+        if not units:
+            return self._abstain(question, found.passages, found.missing)
+        return self._cited_answer(question, units, found.passages)
+
+    def _passage_for(self, sent: DocSentence, passages: list[Passage]) -> Passage:
+        """The retrieved passage that holds the sentence, else the chunk that does (a list that runs
+        on into a passage that was not retrieved is still cited to where it is printed)."""
+        rows = set(sent.rows)
+        for p in passages:
+            if self.row_of.get(p.chunk.id) in rows:
+                return p
+        chunk = self.index.chunks[sent.rows[0]]
+        return Passage(chunk=chunk, score=0.0, rank=0)
+
+    def _cited_answer(self, question: str, units: list[ScoredUnit], passages: list[Passage], lead: str = "") -> Answer:
+        numbers: dict[str, int] = {}
+        cited: dict[int, Passage] = {}
+        quotes: dict[int, list[DocSentence]] = defaultdict(list)
+        out: list[AnswerSentence] = []
+        if lead:
+            out.append(AnswerSentence(text=lead, citations=[], supported=True, role="notice", unit=-1))
+        for u_i, scored in enumerate(units):
+            for sent in scored.unit.sentences:
+                p = self._passage_for(sent, passages)
+                n = numbers.setdefault(p.chunk.id, len(numbers) + 1)
+                cited[n] = p
+                quotes[n].append(sent)
+                out.append(AnswerSentence(text=sent.text, citations=[n], supported=True, page=sent.page,
+                                          pages=sent.pages, role=sent.role, unit=u_i))
+        citations = []
+        for n, p in cited.items():
+            studies = [self.index.references[r] for r in p.chunk.cites if r in self.index.references]
+            pages = list(dict.fromkeys(pg for s in quotes[n] for pg in s.pages))
+            citations.append(Citation(n=n, passage=p, quote=" … ".join(s.text for s in quotes[n]), studies=studies,
+                                      pages=pages))
+        text = " ".join(s.text if not s.citations else f"{s.text} [{s.citations[0]}]" for s in out)
+        return Answer(question=question, answer=text, sentences=out, citations=citations)
+
+    def _abstain(self, question: str, passages: list[Passage], missing: list[str]) -> Answer:
+        topic = question.rstrip("?.! ")
+        topic = topic[0].lower() + topic[1:] if topic else "this question"
+        suggestions = list(dict.fromkeys(p.chunk.section for p in passages if p.chunk.section))[:3]
+        msg = messages()["abstain"].format(topic=f'"{topic}"')
+        notice = "The sources never mention: " + ", ".join(missing) if missing else ""
+        return Answer(question=question, answer=msg, abstained=True, suggestions=suggestions, notice=notice,
+                      coverage="none")
+
+    def _filter_notice(self, question: str, filters: Filters, found: Evidence, wider: Evidence) -> Answer:
+        """The filtered evidence is weak while the whole index has strong evidence: say so, and offer
+        the sections where it is (never the section just searched)."""
+        searched = filters.section
+        suggestions = [s for s in dict.fromkeys(p.chunk.section for p in wider.passages if p.chunk.section)
+                       if not (searched and (s == searched or s.startswith(searched + SECTION_SEP)))][:3]
+        msg = messages()["filter_weak"].format(scope=filters.describe(), nearest="; ".join(suggestions) or "other sections")
+        msg = msg[:1].upper() + msg[1:]
+        return Answer(question=question, answer=msg, abstained=True, suggestions=suggestions, notice=msg,
+                      coverage=found.coverage, widen=True)
+
+
+def _sentences_of(answer_text: str) -> list[str]:
+    """The quoted sentences of an earlier answer (its text with [n] markers between sentences)."""
+    import re
+
+    return [p for p in re.split(r"\s*\[\d+\]\s*", answer_text) if p.strip()]
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 1)

@@ -1,0 +1,20 @@
+"""What the LLM path and its verification need from a loaded engine, as a protocol, so that
+they depend on this module and not on the engine (the engine imports them, never the reverse)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Protocol
+
+from index.embedder import Embedder
+from index.store import LoadedIndex
+from peerqa.settings import Settings
+
+
+class EngineParts(Protocol):
+    settings: Settings
+    index: LoadedIndex
+    embedder: Embedder
+    lock: threading.Lock  # the model is shared; torch inference is not re-entrant on all builds
+    row_of: dict[str, int]  # chunk id -> row
+    sentences_by_row: dict[int, list[int]]  # chunk row -> its rows in index.sentence_vectors

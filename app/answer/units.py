@@ -1,0 +1,142 @@
+"""Answer units: a sentence plus what it needs to stand alone.
+
+- a lead-in ("... organised barriers into six categories:") takes its list items, even when they
+  run on into the next chunk (items are read off the document-level sentence table);
+- a sentence that opens with an anaphor ("They did, however, also identify ...") takes the
+  sentence it refers back to;
+- a quotation is never cut open: a unit with an unbalanced quote mark takes the next sentence.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from app.answer.sentences import ITEM_START, LEAD_IN_END, DocSentence, SentenceTable
+
+MAX_ITEMS = 12
+MAX_ITEM_WORDS = 45  # a long item is shown up to its first sentence end within this many words
+_ANAPHOR = re.compile(
+    r"^(?:they|these|this|those|it|its|their|such|both|he|she|his|her|the latter|the former|the authors|"
+    r"the study|the review|the trial|the report|the paper|the findings|the results)\b(?![- ]?(?:scoping )?review\b)"
+    r"|^(?:however|furthermore|moreover|in addition|additionally|also|similarly|likewise|nevertheless|"
+    r"in contrast|by contrast|conversely|again|instead|thus|therefore|hence)\b[,]?\s+(?:they|these|this|those|it|their|such)\b",
+    re.I,
+)
+# "It is important to ...", "This review ..." and the like refer to nothing before them.
+_NOT_ANAPHOR = re.compile(
+    r"^(?:it (?:is|was|has been|may be|can be|should be|would be|will be) \w+ (?:to|that)\b|"
+    r"(?:this|these) (?:scoping )?(?:review|report|document|section|chapter|paper)s?\b)",
+    re.I,
+)
+
+
+def opens_with_anaphor(text: str) -> bool:
+    t = ITEM_START.sub("", text.strip()).lstrip("\"“‘'(")
+    return bool(_ANAPHOR.match(t)) and not _NOT_ANAPHOR.match(t)
+
+
+def quotes_balanced(text: str) -> bool:
+    return text.count("“") == text.count("”") and text.count('"') % 2 == 0
+
+
+def is_unfinished_lead_in(text: str) -> bool:
+    return bool(LEAD_IN_END.search(text.strip()))
+
+
+@dataclass
+class Unit:
+    """Sentences shown together, in reading order; `anchor` is the one that was matched."""
+
+    sentences: list[DocSentence]
+    anchor: DocSentence
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text for s in self.sentences)
+
+    @property
+    def is_list(self) -> bool:
+        return any(s.role == "item" for s in self.sentences)
+
+    @property
+    def ids(self) -> set[int]:
+        return {s.idx for s in self.sentences}
+
+    def words(self) -> int:
+        return len(self.text.split())
+
+
+def _items_after(table: SentenceTable, lead: DocSentence) -> list[DocSentence]:
+    """The list a lead-in introduces: each item's first sentence (continuations of an item in the
+    same paragraph are skipped), up to the first paragraph that is not an item."""
+    items: list[DocSentence] = []
+    cur = table.neighbour(lead, +1)
+    while cur is not None and len(items) < MAX_ITEMS:
+        if cur.role == "item":
+            items.append(cur)
+        elif cur.new_paragraph:
+            break
+        elif items and not quotes_balanced(items[-1].text) and len(items[-1].text.split()) < MAX_ITEM_WORDS:
+            items.append(cur)  # the item's quotation closes in this sentence
+        cur = table.neighbour(cur, +1)
+    return items
+
+
+def build_unit(table: SentenceTable, anchor: DocSentence) -> Unit:
+    """The unit around `anchor`: its antecedent, its list, its quotation's end."""
+    sentences = [anchor]
+    if anchor.role == "item":
+        # An item alone answers nothing: show it under its lead-in with the rest of the list.
+        lead = _lead_in_of(table, anchor)
+        if lead is not None:
+            return build_unit(table, lead)
+    first = anchor
+    for _ in range(2):  # "They ..." after "These ..." after the sentence that names the study
+        if not opens_with_anaphor(first.text):
+            break
+        prev = table.neighbour(first, -1)
+        if prev is None or prev.role == "item":
+            break
+        sentences.insert(0, prev)
+        first = prev
+    if anchor.role == "lead_in":
+        sentences.extend(_items_after(table, anchor))
+    elif is_unfinished_lead_in(anchor.text):
+        sentences.extend(_what_follows(table, anchor))
+    last = sentences[-1]
+    for _ in range(2):  # never cut a quotation open
+        if quotes_balanced(" ".join(s.text for s in sentences)):
+            break
+        nxt = table.neighbour(last, +1)
+        if nxt is None:
+            break
+        sentences.append(nxt)
+        last = nxt
+    return Unit(sentences, anchor)
+
+
+def _what_follows(table: SentenceTable, lead: DocSentence, max_words: int = 80) -> list[DocSentence]:
+    """The content a lead-in introduces when it is not printed as marked items (a run-in list, a
+    table): the next sentences up to about `max_words` words, so a unit never ends on ":"."""
+    out: list[DocSentence] = []
+    cur = table.neighbour(lead, +1)
+    while cur is not None and len(out) < 5:
+        out.append(cur)
+        if sum(len(s.text.split()) for s in out) >= max_words or not is_unfinished_lead_in(cur.text) and len(out) >= 2:
+            break
+        cur = table.neighbour(cur, +1)
+    return out
+
+
+def _lead_in_of(table: SentenceTable, item: DocSentence) -> DocSentence | None:
+    cur = table.neighbour(item, -1)
+    for _ in range(MAX_ITEMS * 3):
+        if cur is None:
+            return None
+        if cur.role == "lead_in":
+            return cur
+        if cur.role != "item" and cur.new_paragraph:
+            return None
+        cur = table.neighbour(cur, -1)
+    return None
