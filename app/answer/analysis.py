@@ -135,7 +135,7 @@ def focus_of(question: str) -> tuple[str, tuple[str, ...]]:
 
 
 _UNIT = re.compile(r"\bhow many ([a-z][\w-]*(?: [a-z][\w-]*){0,3}?)(?= (?:do|does|did|is|are|was|were|have|has|had|can|could|"
-                   r"should|would|will|of|in|on|for|per|a|each|there|must|may)\b|[?,]|$)|\b(?:number|size) of ([a-z][\w-]*)"
+                   r"should|would|will|of|in|on|for|per|a|each|there|must|may|work|worked|took|take|attended|were)\b|[?,]|$)|\b(?:number|size) of ([a-z][\w-]*)"
                    r"|\b(?:minimum|maximum|average|typical) (age)\b")
 
 

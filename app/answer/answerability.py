@@ -36,6 +36,7 @@ _CAP_RUN = re.compile(r"\b[A-Z][\w'’-]*(?:\s+(?:(?:of|for|and|the|in|on|&)\s+)
 _NAMED_STUDY = re.compile(r"\b([A-Z][a-z'’-]{2,}(?:\s[A-Z][a-z'’-]{2,})?)(?:\s+et al\.?|\s+and colleagues|\s+(?:and|&)\s+[A-Z][a-z'’-]+)?"
                           r"(?:'s|’s)?\s*\(?((?:19|20)\d{2})\)?")
 _PROPER = re.compile(r"(?<![.?!]\s)\b[A-Z][a-zà-ÿ'’-]{2,}\b")
+_LOWER_WORD = re.compile(r"[a-z][a-z-]{2,}")
 _YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
 _ROMAN = {"II", "III", "IV", "VI", "VII", "VIII", "IX", "XI", "XII"}
 
@@ -97,6 +98,7 @@ class Answerability:
         df: Counter[str] = Counter()
         printed: set[str] = set()
         phrases: dict[str, Counter[str]] = {}
+        lower: dict[str, Counter[str]] = {}
         for chunk in index.chunks:
             text = chunk.text + " " + chunk.section
             df.update(set(tokenize(text)))
@@ -105,10 +107,25 @@ class Answerability:
                 for key in _initials(m.group(0)):
                     if len(key) >= 2:
                         phrases.setdefault(key, Counter())[m.group(0)] += 1
+            # Lower-case terms spelled out in running text ("occupational therapists" for OTs): runs
+            # of 2-4 content words, kept below when printed at least twice.
+            words = [w for w in _LOWER_WORD.findall(text.lower())]
+            for n in (2, 3, 4):
+                for i in range(len(words) - n + 1):
+                    gram = words[i : i + n]
+                    if not any(g in STOPWORDS for g in gram):
+                        lower.setdefault("".join(g[0] for g in gram).upper(), Counter())[" ".join(gram)] += 1
         self.df = df
+        self._words_by_initial: dict[str, list[str]] = {}
+        for w in df:
+            self._words_by_initial.setdefault(w[:2], []).append(w)
         self.printed_acronyms = printed
         self.glossary = index.glossary
         self.expansions = {k: c.most_common(1)[0][0] for k, c in phrases.items()}
+        for key, counts in lower.items():
+            phrase, n = counts.most_common(1)[0]
+            if key not in self.expansions and n >= 2:
+                self.expansions[key] = phrase
         self.surname_years: dict[str, set[int]] = {}
         for ref in index.references.values():
             for name in ref.authors:
@@ -136,19 +153,30 @@ class Answerability:
         # A proper name (capitalised, not the question's first word) or a year the sources never print.
         for m in _PROPER.finditer(question):
             word = m.group(0)
-            stems = tokenize(word)
-            if m.start() > 0 and stems and self.df.get(stems[0], 0) == 0 and word.upper() != word:
+            if m.start() > 0 and word.upper() != word and not self.in_sources(word.lower()):
                 missing.append(word)
         for year in _YEAR.findall(question):
             if self.df.get(year, 0) == 0:
                 missing.append(year)
         for m in _NAMED_STUDY.finditer(question):
             surname, year = m.group(1).split()[-1].lower(), int(m.group(2))
+            if surname in STOPWORDS or m.group(1).split()[0].lower() in STOPWORDS:
+                continue  # "The 2019 ...", "In 2020 ...": a year, not a named study
             years = self.surname_years.get(surname)
             in_text = bool(tokenize(surname)) and self.df.get(tokenize(surname)[0], 0) > 0
             if (years is None or year not in years) and not in_text:
                 missing.append(f"{m.group(1)} ({year})")
         return list(dict.fromkeys(missing))
+
+    def in_sources(self, word: str) -> bool:
+        """The word, or a word of the same root ("burnt" ~ "burnout", "German" ~ "Germany"), occurs."""
+        stems = tokenize(word)
+        if not stems:
+            return True
+        if self.df.get(stems[0], 0) > 0:
+            return True
+        root = word[: max(4, len(word) - 1)]
+        return len(word) >= 5 and any(w.startswith(root) for w in self._words_by_initial.get(root[:2], ()))
 
     # -- rare words ----------------------------------------------------------------------------------
     def missing_terms(self, question: str) -> list[str]:
@@ -159,8 +187,7 @@ class Answerability:
         for word in _WORD.findall(question.lower()):
             if word in STOPWORDS or word in self.handled or word in spelled or len(word) < 3:
                 continue
-            stems = tokenize(word)
-            if not stems or self.df.get(stems[0], 0) > 0:
+            if not tokenize(word) or self.in_sources(word):
                 continue
             known = [self.ranks[f] for f in _forms(word) if f in self.ranks]
             if not known or min(known) > self.rare_rank:

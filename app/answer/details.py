@@ -23,7 +23,7 @@ _MONTHS = r"(?:january|february|march|april|may|june|july|august|september|octob
 
 PATTERNS: dict[str, re.Pattern[str]] = {
     # A count is a number that is not a year.
-    "count": re.compile(rf"(?<![\d.,])(?!(?:19|20)\d{{2}}\b){_NUM}(?!\s*%)(?!\s*per ?cent)", re.I),
+    "count": re.compile(rf"(?<![\d.,€£$])(?!(?:19|20)\d{{2}}\b){_NUM}(?!\s*%)(?!\s*per ?cent)", re.I),
     "amount": re.compile(rf"[€£$]\s*\d|\b\d[\d,.]*\s*(?:euros?|pounds?|dollars?|k\b)|\b(?:euros?|sterling|dollars?)\b|"
                          rf"\b(?:salary|salaries|wage|wages|paid)\b[^.]{{0,40}}{_NUM}", re.I),
     "percentage": re.compile(rf"{_NUM}\s*(?:%|per ?cent\b|percentage points?)|\b(?:majority|minority|half|third|quarter) of\b",
@@ -49,16 +49,23 @@ def without_citations(text: str) -> str:
     return _CITATION.sub(" ", text)
 
 
+# "How much training did they get?" is answered by a duration as often as by a count.
+PATTERNS["count"] = re.compile(PATTERNS["count"].pattern + "|" + PATTERNS["duration"].pattern, re.I)
+
+
 def has_type(answer_type: str, text: str) -> bool:
     pattern = PATTERNS.get(answer_type)
     return bool(pattern and pattern.search(without_citations(text)))
 
 
 def detail_near(answer_type: str, text: str, focus_stems: set[str], tokenize, unit: str = "",  # type: ignore[no-untyped-def]
-                window: int = 12) -> bool:
+                window: int = 12, closest: bool = False) -> bool:
     """The detail of `answer_type` about the focus: within `window` words of a focus word, and, when
     the question names what the figure is of ("how many beds", "how many minutes"), a number right
-    beside that word (a fitting unit): "12 beds", "beds: 12", "twelve-bed"."""
+    beside that word (a fitting unit: "12 beds", "beds: 12", "twelve-bed") in a sentence that also
+    names something else of the focus. `closest` marks the sentence nearest the question in meaning:
+    it may hold the detail without repeating the focus words (a date question answered in other
+    words), but never without the fitting unit."""
     pattern = PATTERNS.get(answer_type)
     if pattern is None:
         return False
@@ -67,13 +74,22 @@ def detail_near(answer_type: str, text: str, focus_stems: set[str], tokenize, un
     if not words:
         return False
     unit_stems = set(tokenize(unit))
+    stems_of = [set(tokenize(w)) for w in words]
     if unit_stems:
-        anchors = [i for i, w in enumerate(words) if unit_stems & set(tokenize(w))]
-        window = 3
-    else:
-        anchors = [i for i, w in enumerate(words) if focus_stems & set(tokenize(w))] if focus_stems else []
-    if not anchors:
+        others = focus_stems - unit_stems
+        if others and not any(others & st for st in stems_of):
+            return False
+        anchors = [i for i, st in enumerate(stems_of) if unit_stems & st]
+        # "12 beds", "twelve-bed", "22 weekly sessions": the number just before its unit.
+        for m in pattern.finditer(clean):
+            pos = len(clean[: m.start()].split())
+            if any(0 <= i - pos <= 2 for i in anchors):
+                return True
         return False
+    else:
+        anchors = [i for i, st in enumerate(stems_of) if focus_stems & st] if focus_stems else []
+    if not anchors:
+        return not unit_stems and closest and bool(pattern.search(clean))
     for m in pattern.finditer(clean):
         pos = len(clean[: m.start()].split())
         if any(abs(pos - i) <= window for i in anchors):

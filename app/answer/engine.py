@@ -266,14 +266,14 @@ class Engine:
         detail_best = 0.0
         focus_stems = self._specific(set(tokenize(" ".join(analysis.focus_words)))) \
             or self._specific(set(tokenize(" ".join(content_words(standalone)))))
-        for sent, _rank in self._candidates(passages):
-            sim = self.table.similarity(sent, query_vec)
-            if sim is None:
-                continue
-            best = max(best, sim)
-            if analysis.asks_detail and sim > detail_best and detail_near(
-                    analysis.answer_type, sent.text, focus_stems, tokenize, analysis.unit):
-                detail_best = sim
+        sims = [(sent, self.table.similarity(sent, query_vec)) for sent, _rank in self._candidates(passages)]
+        scored = [(sent, sim) for sent, sim in sims if sim is not None]
+        best = max([best] + [sim for _s, sim in scored])
+        if analysis.asks_detail:
+            for sent, sim in scored:
+                if sim > detail_best and detail_near(analysis.answer_type, sent.text, focus_stems, tokenize,
+                                                     analysis.unit, closest=sim >= best - 0.02):
+                    detail_best = sim
         checker = self.answerability
         missing = checker.missing_terms(question) if checker else []
         names = checker.missing_names(question) if checker else []

@@ -1,0 +1,172 @@
+"""Answer units, question analysis, detail checks, the abstention decision and its calibration,
+on a small text source with a fake embedder (no model)."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.answer.analysis import analyse, answer_type, unit_of
+from app.answer.answerability import Thresholds, decide
+from app.answer.details import detail_near, has_type
+from app.answer.engine import Engine, Turn
+from app.answer.sentences import SentenceTable
+from app.answer.units import build_unit, opens_with_anaphor, quotes_balanced
+from eval import metrics
+from eval.calibration import calibrate, folds
+from index.bm25 import tokenize
+from index.builder import build_index
+from index.store import load_index
+from tests.fakes import FakeEmbedder
+
+pytestmark = pytest.mark.unit
+
+DOC = """Peer Support Review
+
+Training
+
+Charles et al. (2021) completed a review of training topics for peer workers across many programmes and countries.
+In the Delphi consultation there was a strong consensus about the high importance of five of these 20 topics:
+
+- Lived experience as an asset;
+
+- Ethics;
+
+- PSW well-being;
+
+- PSW role focus on recovery; and
+
+- Communication.
+
+Peer support workers were more consistent about identifying the need for face-to-face training in every programme.
+
+Barriers
+
+Vandewalle et al. (2016) reviewed peer workers' perceptions of barriers to implementation in services. They organised the barriers into three categories that recur across the studies they included:
+
+- The nature of the innovation and lack of role clarity;
+
+- Other professionals and their negative attitudes;
+
+- The organisational context and its resources.
+
+Respite
+
+Peer respite houses offer a short stay in a home-like setting run by peer workers as an alternative to hospital admission. Guests described the houses as "calm and safe places where people listen" and said they felt respected.
+"""
+
+
+@pytest.fixture
+def engine(tmp_path, settings_factory):
+    folder = tmp_path / "sources"
+    folder.mkdir()
+    (folder / "notes.txt").write_text(DOC, encoding="utf-8")
+    settings = settings_factory(sources_dir=folder)
+    build_index(settings, FakeEmbedder())
+    return Engine(settings, load_index(settings.index_dir), FakeEmbedder())
+
+
+def test_a_lead_in_takes_its_whole_list_and_an_item_brings_its_lead_in(engine):
+    table: SentenceTable = engine.table
+    lead = next(s for s in table.sentences if s.text.endswith("five of these 20 topics:"))
+    assert lead.role == "lead_in"
+    unit = build_unit(table, lead)
+    items = [s.text for s in unit.sentences if s.role == "item"]
+    assert items[0] == "- Lived experience as an asset;" and items[-1] == "- Communication." and len(items) == 5
+    ethics = next(s for s in table.sentences if s.text == "- Ethics;")
+    assert build_unit(table, ethics).anchor is lead  # an item alone answers nothing
+
+
+def test_an_anaphor_takes_the_sentence_it_refers_back_to(engine):
+    table = engine.table
+    they = next(s for s in table.sentences if s.text.startswith("They organised the barriers"))
+    unit = build_unit(table, they)
+    assert unit.sentences[0].text.startswith("Vandewalle et al. (2016) reviewed")
+    assert [s.role for s in unit.sentences].count("item") == 3
+    assert opens_with_anaphor("They did, however, also identify some challenges.")
+    assert opens_with_anaphor("However, these were small studies.")
+    assert not opens_with_anaphor("This review covers peer support work.")
+    assert not opens_with_anaphor("It is important to train managers too.")
+
+
+def test_quotation_marks_pair_up_in_every_unit(engine):
+    assert quotes_balanced('He said "yes" and left.') and not quotes_balanced('He said “yes and left.')
+    for sent in engine.table.sentences:
+        assert quotes_balanced(build_unit(engine.table, sent).text)
+
+
+def test_question_analysis_reads_the_wording():
+    assert answer_type("How many hours a week do HSE peer support workers work?") == "duration"
+    assert answer_type("How many beds does a peer respite house have?") == "count"
+    assert unit_of("How many beds does a peer respite house have?") == "beds"
+    assert answer_type("What's the starting salary in euro for a peer support worker?") == "amount"
+    assert answer_type("When was the review carried out?") == "date"
+    assert answer_type("What is peer respite?") == "definition"
+    assert answer_type("What percentage of staff are peer workers?") == "percentage"
+    assert answer_type("Which barriers did the Vandewalle review find?") == "list"
+    assert answer_type("Does peer support reduce readmission?") == "effect"
+    assert answer_type("Why do peer workers disclose their experience?") == "reason"
+    a = analyse("How many hours a week do HSE peer support workers work?")
+    assert a.asks_detail and a.focus == "HSE peer support workers"
+    assert not analyse("Who should supervise peer workers?").asks_detail
+
+
+def test_details_are_found_beside_their_focus_and_citation_years_do_not_count():
+    assert has_type("date", "The review ran between July and November 2023.")
+    assert not has_type("date", "Peer work helps (Smith et al., 2019).")
+    assert not has_type("count", "As Smith (2019) found, peer work helps.")
+    assert has_type("percentage", "Most (75%) were satisfied.")
+    assert has_type("amount", "Each post costs €42,000 a year.")
+    stems = set(tokenize("respite house"))
+    assert detail_near("count", "The respite house has 12 beds.", stems, tokenize, unit="beds")
+    assert not detail_near("count", "The respite house saved £4.76 on bed usage for every £1.", stems, tokenize, unit="beds")
+    assert not detail_near("count", "Guests stayed in 2019 at the respite house.", stems, tokenize, unit="beds")
+
+
+def test_the_decision_maps_signals_to_full_partial_or_none():
+    t = Thresholds(min_similarity=0.25, missing_similarity=0.6, name_similarity=0.6, detail_similarity=0.4)
+    assert decide({"best": 0.2}, t) == "none"
+    assert decide({"best": 0.5, "missing_rare": 1.0}, t) == "none"
+    assert decide({"best": 0.7, "missing_rare": 1.0}, t) == "full"
+    assert decide({"best": 0.5, "missing_name": 1.0}, t) == "none"
+    assert decide({"best": 0.7, "detail_asked": 1.0, "detail_best": 0.1}, t) == "partial"
+    assert decide({"best": 0.7, "detail_asked": 1.0, "detail_best": 0.6}, t) == "full"
+
+
+def test_calibration_learns_a_threshold_and_reports_held_out_figures():
+    # Unanswerable questions have weak evidence (best < 0.4), answerable ones strong: a threshold
+    # between them is learned, and the held-out folds see it too.
+    examples = [({"best": 0.1 + 0.01 * i}, True) for i in range(20)]
+    examples += [({"best": 0.5 + 0.01 * i}, False) for i in range(40)]
+    start = Thresholds(min_similarity=0.15, missing_similarity=0.6, name_similarity=0.6, detail_similarity=0.4)
+    out = calibrate(examples, start)
+    assert out["current"]["abstention_recall"] < 1.0
+    assert out["in_sample"]["abstention_recall"] == 1.0 and out["in_sample"]["wrong_abstention_rate"] == 0.0
+    assert 0.3 <= out["in_sample"]["thresholds"]["min_similarity"] <= 0.5
+    assert out["cross_validated"]["abstention_precision"] == 1.0
+    assert sorted(set(folds(examples))) == [0, 1, 2, 3, 4]
+
+
+def test_engine_answers_with_the_list_a_partial_answer_and_no_repeats(engine):
+    engine.thresholds = Thresholds(min_similarity=0.0, missing_similarity=0.0, name_similarity=0.0,
+                                   detail_similarity=0.3)
+    answer = engine.ask("Which five training topics had strong consensus in the Delphi consultation?")
+    assert not answer.abstained and answer.coverage == "full"
+    assert "- Communication." in answer.answer and "- Ethics;" in answer.answer
+    assert metrics.unfinished_lead_ins([[s.text for s in answer.sentences]]) == 0
+    assert all(s.page is None and s.pages == [] for s in answer.sentences)  # a text file has no pages
+    partial = engine.ask("How many beds do peer respite houses offer as an alternative to hospital admission?")
+    assert partial.abstained and partial.coverage == "partial"
+    assert partial.answer.startswith("The review does not give the number asked for.")
+    assert partial.sentences[0].role == "notice" and partial.citations
+    follow = engine.ask("And what else did they find about topics?", history=[Turn(answer.question, answer.answer)])
+    shown = {s.text for s in answer.sentences}
+    assert not any(s.text in shown for s in follow.sentences)
+
+
+def test_answer_quality_metrics_count_what_they_say():
+    units = [["They found three things:", "- one;", "- two."], ["Another study disagreed."]]
+    assert metrics.lead_hit(["two"], units) == 1.0 and metrics.lead_hit(["disagreed"], units) == 0.0
+    assert metrics.unfinished_lead_ins(units) == 0 and metrics.unfinished_lead_ins([["It lists these:"]]) == 1
+    assert metrics.unbalanced_quotes([["He said “yes"]]) == 1
+    assert metrics.dangling_anaphora(units) == 1 and metrics.dangling_anaphora([["Peer work helps."]]) == 0
+    assert metrics.repeated_units(units, ["Another study disagreed. [2]"]) == 1
