@@ -36,6 +36,7 @@ _CAP_RUN = re.compile(r"\b[A-Z][\w'’-]*(?:\s+(?:(?:of|for|and|the|in|on|&)\s+)
 _NAMED_STUDY = re.compile(r"\b([A-Z][a-z'’-]{2,}(?:\s[A-Z][a-z'’-]{2,})?)(?:\s+et al\.?|\s+and colleagues|\s+(?:and|&)\s+[A-Z][a-z'’-]+)?"
                           r"(?:'s|’s)?\s*\(?((?:19|20)\d{2})\)?")
 _PROPER = re.compile(r"(?<![.?!]\s)\b[A-Z][a-zà-ÿ'’-]{2,}\b")
+_NAME_RUN = re.compile(r"(?<![.?!]\s)\b[A-Z][a-z'’-]+(?:\s+[A-Z][a-z'’-]+)+")
 _LOWER_WORD = re.compile(r"[a-z][a-z-]{2,}")
 _YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
 _ROMAN = {"II", "III", "IV", "VI", "VII", "VIII", "IX", "XI", "XII"}
@@ -97,11 +98,14 @@ class Answerability:
         self.rare_rank = rare_rank
         df: Counter[str] = Counter()
         printed: set[str] = set()
+        bigrams: set[tuple[str, str]] = set()
         phrases: dict[str, Counter[str]] = {}
         lower: dict[str, Counter[str]] = {}
         for chunk in index.chunks:
             text = chunk.text + " " + chunk.section
-            df.update(set(tokenize(text)))
+            stems = tokenize(text)
+            df.update(set(stems))
+            bigrams.update(zip(stems, stems[1:], strict=False))
             printed.update(m.group(1) for m in _ACRONYM.finditer(text))
             for m in _CAP_RUN.finditer(text):
                 for key in _initials(m.group(0)):
@@ -116,6 +120,8 @@ class Answerability:
                     if not any(g in STOPWORDS for g in gram):
                         lower.setdefault("".join(g[0] for g in gram).upper(), Counter())[" ".join(gram)] += 1
         self.df = df
+        self.bigrams = bigrams
+        self.demonyms: dict[str, str] = vocabulary().get("demonyms", {})
         self._words_by_initial: dict[str, list[str]] = {}
         for w in df:
             self._words_by_initial.setdefault(w[:2], []).append(w)
@@ -149,12 +155,20 @@ class Answerability:
     def missing_names(self, question: str) -> list[str]:
         """Acronyms the sources neither print nor spell out, and named studies (author + year) that
         neither the reference lists nor the text mention."""
-        missing = [a for a in self.acronyms(question) if not self.known_acronym(a)]
+        missing = [a for a in self.acronyms(question) if not self.known_acronym(a) and a.lower() not in self.handled]
         # A proper name (capitalised, not the question's first word) or a year the sources never print.
         for m in _PROPER.finditer(question):
             word = m.group(0)
             if m.start() > 0 and word.upper() != word and not self.in_sources(word.lower()):
-                missing.append(word)
+                country = self.demonyms.get(word.lower(), "")
+                if not (country and self.in_sources(country)):
+                    missing.append(word)
+        # A name of several words ("Northern Ireland", "Irish Sign Language") is missing when the
+        # sources never print its words together, even if each word occurs somewhere.
+        for m in _NAME_RUN.finditer(question):
+            stems = tokenize(m.group(0))
+            if m.start() > 0 and len(stems) >= 2 and not all(b in self.bigrams for b in zip(stems, stems[1:], strict=False)):
+                missing.append(m.group(0))
         for year in _YEAR.findall(question):
             if self.df.get(year, 0) == 0:
                 missing.append(year)
