@@ -27,7 +27,7 @@ from index.bm25 import tokenize
 W_DENSE, W_FOCUS, W_TYPE, W_RANK, W_TOKENS = 1.14, 1.69, 0.28, 1.90, 2.39
 W_LIST = 1.0  # for a list question, a unit that is a list (x W_TYPE)
 MIN_DENSE = 0.30  # below this a unit is off the question's meaning, whatever words it shares
-SUPPORT_RATIO = 0.65  # a supporting unit scores at least this share of the best
+SUPPORT_RATIO = 0.5  # a supporting unit scores at least this share of the best
 _WS = re.compile(r"\s+")
 
 
