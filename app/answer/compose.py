@@ -18,7 +18,7 @@ import numpy as np
 from app.answer.analysis import QuestionAnalysis
 from app.answer.details import has_type
 from app.answer.sentences import DocSentence, SentenceTable
-from app.answer.units import Unit, build_unit, is_unfinished_lead_in
+from app.answer.units import Unit, build_unit, is_unfinished_lead_in, opens_with_anaphor, quotes_balanced
 from index.bm25 import tokenize
 
 # Weights of a logistic model fitted on the curated questions (does the unit hold a gold keyword?),
@@ -83,8 +83,9 @@ def score_units(table: SentenceTable, anchors: list[tuple[DocSentence, int]], qu
     for anchor, rank in anchors:
         unit = build_unit(table, anchor)
         key = frozenset(unit.ids)
-        if key in seen or len(unit.text.split()) < 4 or is_unfinished_lead_in(unit.sentences[-1].text):
-            continue  # too short to say anything, or a lead-in whose list is not in the index
+        if key in seen or len(unit.text.split()) < 4 or is_unfinished_lead_in(unit.sentences[-1].text) \
+                or not quotes_balanced(unit.text):
+            continue  # too short, a lead-in whose list is not in the index, or a quotation cut open
         seen.add(key)
         if shown and any(normalised(s.text) in shown for s in unit.sentences if s.role != "item"):
             continue  # a follow-up never repeats what the conversation already showed
@@ -107,12 +108,15 @@ def choose_units(scored: list[ScoredUnit], max_support: int = 3, word_budget: in
     """The lead unit, then up to `max_support` supporting units in reading order."""
     if not scored:
         return []
-    lead = scored[0]
+    # The lead must stand alone: not a "They ..." whose antecedent could not be attached.
+    lead = next((u for u in scored if not opens_with_anaphor(u.unit.sentences[0].text)), scored[0])
     chosen = [lead]
     used = set(lead.unit.ids)
     words = lead.unit.words()
     support: list[ScoredUnit] = []
-    for cand in scored[1:]:
+    for cand in scored:
+        if cand is lead:
+            continue
         if len(support) >= max_support or cand.score < SUPPORT_RATIO * lead.score:
             break
         if used & cand.unit.ids or any(_near_repeat(cand.unit.text, c.unit.text) for c in chosen + support):

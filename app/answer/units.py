@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from app.answer.sentences import ITEM_START, LEAD_IN_END, DocSentence, SentenceTable
 
 MAX_ITEMS = 12
-MAX_ITEM_WORDS = 45  # a long item is shown up to its first sentence end within this many words
+MAX_ITEM_WORDS = 45
+MAX_QUOTE = 6  # sentences a unit may grow by to close a quotation  # a long item is shown up to its first sentence end within this many words
 _ANAPHOR = re.compile(
     r"^(?:they|these|this|those|it|its|their|such|both|he|she|his|her|the latter|the former|the authors|"
     r"the study|the review|the trial|the report|the paper|the findings|the results)\b(?![- ]?(?:scoping )?review\b)"
@@ -104,16 +105,30 @@ def build_unit(table: SentenceTable, anchor: DocSentence) -> Unit:
         sentences.extend(_items_after(table, anchor))
     elif is_unfinished_lead_in(anchor.text):
         sentences.extend(_what_follows(table, anchor))
-    last = sentences[-1]
-    for _ in range(2):  # never cut a quotation open
-        if quotes_balanced(" ".join(s.text for s in sentences)):
-            break
-        nxt = table.neighbour(last, +1)
-        if nxt is None:
-            break
-        sentences.append(nxt)
-        last = nxt
+    _close_quotation(table, sentences)
     return Unit(sentences, anchor)
+
+
+def _close_quotation(table: SentenceTable, sentences: list[DocSentence]) -> None:
+    """Never cut a quotation open: a unit that closes a quote it did not open reaches back to the
+    opening; one that opens a quote reaches forward to its end (within MAX_QUOTE sentences). A
+    quotation longer than that stays unbalanced, and composition leaves the unit out."""
+    def text() -> str:
+        return " ".join(s.text for s in sentences)
+
+    for _ in range(MAX_QUOTE):
+        if quotes_balanced(text()):
+            return
+        t = text()
+        opened_before = t.count("”") > t.count("“")
+        step = -1 if opened_before else +1
+        nxt = table.neighbour(sentences[0] if step < 0 else sentences[-1], step)
+        if nxt is None:
+            return
+        if step < 0:
+            sentences.insert(0, nxt)
+        else:
+            sentences.append(nxt)
 
 
 def _what_follows(table: SentenceTable, lead: DocSentence, max_words: int = 80) -> list[DocSentence]:
