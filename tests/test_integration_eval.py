@@ -8,7 +8,7 @@ import pytest
 
 from app.cli import main
 from eval import gate
-from eval.scoring import METRIC_KEYS
+from eval.scoring import COUNT_KEYS, METRIC_KEYS
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -44,8 +44,13 @@ def test_eval_writes_the_report_folder_with_sane_figures(review_index, subset, t
         assert set(system["by_type"]) == set(TYPES)
         for key in METRIC_KEYS:
             value = system[key]
-            if value is not None and not key.endswith("_ms"):
+            if value is None or key.endswith("_ms"):
+                continue
+            if key in COUNT_KEYS or key == "answer_words":
+                assert value >= 0, (key, value)  # counts and lengths
+            else:
                 assert 0.0 <= value <= 1.0, (key, value)
+        assert system.get("unfinished_lead_ins") in (None, 0)
         assert system["latency_p50_ms"] > 0 and system["latency_p95_ms"] >= system["latency_p50_ms"]
     assert full["hit@10"] is not None and full["hit@10"] >= full["hit@5"] >= full["hit@1"]
     assert full["abstention_accuracy"] is not None and full["keyword_coverage"] is not None
@@ -61,7 +66,8 @@ def test_gate_passes_against_its_own_baseline_and_fails_a_higher_one(review_inde
     common = ["--index-dir", str(settings.index_dir), "--questions", str(subset), "--baseline", str(baseline)]
     assert gate.main([*common, "--write-baseline"]) == 0
     recorded = json.loads(baseline.read_text(encoding="utf-8"))
-    assert set(recorded) == {"hit@5", "abstention_accuracy", "abstention_recall", "index_settings_hash", "measured"}
+    assert {"hit@5", "abstention_accuracy", "abstention_recall", "keyword_coverage", "lead_hit",
+            "index_settings_hash", "measured"} <= set(recorded)
     assert gate.main(common) == 0
     assert "gate: PASS" in capsys.readouterr().out
     baseline.write_text(json.dumps({**recorded, "hit@5": recorded["hit@5"] + 0.05}), encoding="utf-8")
