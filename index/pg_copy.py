@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.pg_store import as_array, get_pool, load_pg_index, publish_folder
+from index.pg_store import as_array, get_pool, load_pg_index, publish_folder, register_vector
 from index.store import file_checksums, load_index, load_version, prune_versions, set_active, write_jsonl
 from index.vectors import build_faiss, write_faiss
 from peerqa.settings import Settings
@@ -35,7 +35,9 @@ def pg_to_folder(source: Settings, index_dir: Path) -> str:
         load_version(index_dir / version)  # already there and sound: only switch to it
         set_active(index_dir, version)
         return version
-    with get_pool(source).connection() as conn, conn.cursor(binary=True) as cur:
+    with get_pool(source).connection() as conn:
+        register_vector(conn)  # before the cursor: it takes the connection's adapters when made
+        cur = conn.cursor(binary=True)
         cur.execute("SELECT embedding FROM peerqa_chunks WHERE version_id = %s ORDER BY row_no", (loaded.version_id,))
         vectors = [as_array(r[0]) for r in cur]
         cur.execute("SELECT name, data FROM peerqa_blobs WHERE version_id = %s", (loaded.version_id,))

@@ -49,10 +49,10 @@ class PgLoadedIndex(LoadedIndex):
     version_id: int = 0
 
 
-def _register_vector(conn: Any) -> None:
-    from pgvector.psycopg import register_vector
+def register_vector(conn: Any) -> None:
+    from pgvector.psycopg import register_vector as register
 
-    register_vector(conn)
+    register(conn)
 
 
 def get_pool(settings: Settings) -> Any:
@@ -67,7 +67,7 @@ def get_pool(settings: Settings) -> Any:
             pg = settings.pg
             pool = ConnectionPool(
                 url, min_size=1, max_size=max(1, pg.pool_size), timeout=pg.connect_timeout_s, open=False,
-                check=ConnectionPool.check_connection, configure=_register_vector, name="peerqa",
+                check=ConnectionPool.check_connection, name="peerqa",
                 kwargs={
                     "autocommit": True, "connect_timeout": max(1, int(pg.connect_timeout_s)),
                     "application_name": "peerqa-serve", "keepalives": 1, "keepalives_idle": 10,
@@ -123,6 +123,7 @@ def load_pg_index(settings: Settings, expect: dict[str, Any] | None = None) -> P
         # One snapshot for every read below, so a switch in between cannot mix two versions.
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         require_schema(conn, settings.store_url)
+        register_vector(conn)  # here, not when connecting: before `store init` there is no vector type
         row = conn.execute(
             "SELECT v.id, v.name, v.manifest, v.outline, v.dim, v.chunks FROM peerqa_active a "
             "JOIN peerqa_versions v ON v.id = a.version_id"
@@ -221,7 +222,7 @@ def publish_folder(settings: Settings, folder: Path) -> str:
     conn = connect(url, settings.pg.connect_timeout_s, 0, app="peerqa-publish")
     try:
         require_schema(conn, url)
-        _register_vector(conn)
+        register_vector(conn)
         existing = conn.execute("SELECT id FROM peerqa_versions WHERE name = %s", (loaded.version,)).fetchone()
         with conn.transaction():
             vid = existing[0] if existing else _insert_version(conn, settings, loaded, folder)

