@@ -340,3 +340,20 @@ def test_pg_store_copy_both_ways_keeps_the_same_answers(tmp_path, pg_url):
         a, b = Engine(folder, original, embedder).ask("What about prisons?"), engine.ask("What about prisons?")
         assert a.answer == b.answer and [p.chunk.id for p in a.retrieved] == [p.chunk.id for p in b.retrieved]
     assert cli("store", "copy", "--from", str(back), "--to", str(tmp_path / "x")).returncode == 2
+
+
+def test_pg_store_answers_the_curated_questions_as_the_folder_store_does(review_index, pg_url):
+    """The shipped review in both stores, one eval run, one system per store (issue: within 0.01)."""
+    from eval.runner import run_eval
+
+    settings, _report = review_index
+    init(pg_url)
+    pg = settings.model_copy(update={"store_url": pg_url})
+    from index.pg_copy import folder_to_pg
+
+    folder_to_pg(settings.index_dir, pg)
+    result = run_eval(pg, REPO / "eval" / "questions.jsonl", ["full", "full-postgres"], log=lambda _m: None)
+    folder_scores, pg_scores = result.report["systems"]["full"], result.report["systems"]["full-postgres"]
+    assert folder_scores["hit@5"] > 0.8
+    for metric in ("hit@5", "abstention_accuracy", "mrr@10"):
+        assert abs(folder_scores[metric] - pg_scores[metric]) <= 0.01, (metric, folder_scores[metric], pg_scores[metric])
