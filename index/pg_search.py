@@ -82,16 +82,20 @@ class PgDenseIndex:
         """The k nearest chunk rows (row, cosine) of this version that pass the filters."""
         if self.ntotal == 0 or k <= 0:
             return []
+        rows = self._query(*self.nearest_sql(query, k, filters))
+        if not rows and filters is None:
+            self._check_version_exists()
+        return [(int(r), float(c)) for r, c in rows]
+
+    def nearest_sql(self, query: np.ndarray, k: int, filters: Any = None) -> tuple[str, list[Any]]:
+        """The k-nearest query; its ORDER BY is the expression the version's HNSW index is on."""
         where, params = chunk_where(self.version_id, filters)
         q = vector_literal(query)
-        rows = self._query(
+        return (
             f"SELECT row_no, 1 - ({self._expr} <=> %s::vector({int(self.dim)})) AS cos FROM peerqa_chunks "
             f"WHERE {where} ORDER BY {self._expr} <=> %s::vector({int(self.dim)}) LIMIT {int(k)}",
             [q, *params, q],
         )
-        if not rows and filters is None:
-            self._check_version_exists()
-        return [(int(r), float(c)) for r, c in rows]
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """FAISS's shape: (scores, ids) for each query row, -1 where there are fewer than k."""

@@ -93,7 +93,19 @@ def test_pg_build_ask_filters_and_same_results_as_folder(tmp_path, pg_url):
     assert len(names) == 2
 
     pg_engine = Engine.from_settings(settings)
-    assert isinstance(pg_engine.index.faiss, PgDenseIndex)  # chunk vectors stay in the database
+    dense = pg_engine.index.faiss
+    assert isinstance(dense, PgDenseIndex)  # chunk vectors stay in the database
+    # The dense query can walk the version's HNSW index (the planner prefers an exact scan at this
+    # size; with sorting off it must use the index, with the filter in the same scan).
+    sql_text, params = dense.nearest_sql(pg_engine.embedder.embed(["homes"])[0], 10, Filters(kind="other"))
+    conn = connect(pg_url)
+    try:
+        with conn.transaction():
+            conn.execute("SET LOCAL enable_sort = off")
+            plan = " ".join(r[0] for r in conn.execute("EXPLAIN " + sql_text, params).fetchall())
+    finally:
+        conn.close()
+    assert f"Index Scan using peerqa_chunks_hnsw_{dense.version_id}" in plan and "source_kind" in plan
     folder_engine = Engine(settings, load_index(settings.index_dir), pg_engine.embedder)  # the build's own folder
     assert folder_engine.index.version == pg_engine.index.version
     for question in ("How were tenants helped to keep their homes?", "What did training cover?",
@@ -268,8 +280,8 @@ def test_pg_concurrent_builds_take_turns_through_the_advisory_lock(tmp_path, pg_
     results = [p.communicate(timeout=300) for p in procs]
     codes = [p.returncode for p in procs]
     assert 0 in codes, results
-    for code, (out, err) in zip(codes, results, strict=True):
-        assert code == 0 or (code == 1 and "another build is running" in out), out + err  # --json: on stdout
+    for code, (stdout, stderr) in zip(codes, results, strict=True):
+        assert code == 0 or (code == 1 and "another build is running" in stdout), stdout + stderr  # --json: stdout
     versions = sql(pg_url, "SELECT v.name, v.chunks, (SELECT count(*) FROM peerqa_chunks c WHERE c.version_id = v.id) "
                            "FROM peerqa_versions v")
     assert versions and all(n == c for _name, n, c in versions)
@@ -357,3 +369,19 @@ def test_pg_store_answers_the_curated_questions_as_the_folder_store_does(review_
     assert folder_scores["hit@5"] > 0.8
     for metric in ("hit@5", "abstention_accuracy", "mrr@10"):
         assert abs(folder_scores[metric] - pg_scores[metric]) <= 0.01, (metric, folder_scores[metric], pg_scores[metric])
+
+
+def test_pg_old_versions_are_pruned_with_their_indexes(tmp_path, pg_url):
+    init(pg_url)
+    sources = tmp_path / "sources"
+    settings = pg_settings(tmp_path, pg_url, sources, index={"keep_versions": 2})
+    built = []
+    for i, topic in enumerate(["housing", "employment", "training"]):
+        write_doc(sources, f"study-{i}", [topic], repeat=1)
+        built.append(run_ingest(settings, show_progress=False).index_version)
+    names = [r[0] for r in sql(pg_url, "SELECT name FROM peerqa_versions ORDER BY id")]
+    assert names == built[1:] and active_version(settings) == built[-1]
+    indexes = {r[0] for r in sql(pg_url, "SELECT indexname FROM pg_indexes WHERE indexname LIKE '%%_hnsw_%%'")}
+    ids = [r[0] for r in sql(pg_url, "SELECT id FROM peerqa_versions ORDER BY id")]
+    assert indexes == {f"peerqa_{t}_hnsw_{i}" for t in ("chunks", "sentences") for i in ids}
+    assert sql(pg_url, "SELECT count(DISTINCT version_id) FROM peerqa_chunks")[0][0] == 2
