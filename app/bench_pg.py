@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from index.pg_schema import connect
+from index.pg_store import safe_mem
 from index.scale import ScaleConfig, bench_index, exact_topk, make_corpus, recall_at_k
 from peerqa.settings import Settings
 
@@ -53,7 +54,7 @@ def pg_search_table(url: str, vectors: np.ndarray, queries: np.ndarray, truth_sc
         copy_s = time.perf_counter() - t0
         log(f"  pgvector: copied {len(vectors)} rows in {copy_s:.1f} s; building HNSW")
         t0 = time.perf_counter()
-        conn.execute(f"SET maintenance_work_mem = '{pg.maintenance_work_mem}'")
+        conn.execute(f"SET maintenance_work_mem = '{safe_mem(pg.maintenance_work_mem)}'")
         conn.execute(f"CREATE INDEX ON {table} USING hnsw (embedding vector_cosine_ops) "
                      f"WITH (m = {int(pg.hnsw_m)}, ef_construction = {int(pg.hnsw_ef_construction)})")
         index_s = time.perf_counter() - t0

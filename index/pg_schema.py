@@ -89,8 +89,10 @@ BUILD_LOCK_KEY = 0x70656572_7161_0002
 
 def psycopg_module() -> Any:
     try:
+        import pgvector.psycopg  # noqa: F401 - checked here so that a missing piece is named at once
         import psycopg
-    except ImportError as exc:  # optional dependency
+        import psycopg_pool  # noqa: F401
+    except ImportError as exc:  # optional dependencies
         raise StoreUnavailable(
             "the PostgreSQL store needs psycopg and pgvector; install them with: "
             "pip install -c constraints.txt -e '.[postgres]'"

@@ -280,7 +280,7 @@ def _insert_version(conn: Any, settings: Settings, loaded: LoadedIndex, folder: 
 
 def _create_hnsw(conn: Any, settings: Settings, vid: int, dim: int) -> None:
     pg = settings.pg
-    conn.execute(f"SET LOCAL maintenance_work_mem = '{_safe_mem(pg.maintenance_work_mem)}'")
+    conn.execute(f"SET LOCAL maintenance_work_mem = '{safe_mem(pg.maintenance_work_mem)}'")
     for table in ("peerqa_chunks", "peerqa_sentences"):
         conn.execute(
             f"CREATE INDEX {table}_hnsw_{int(vid)} ON {table} USING hnsw ((embedding::vector({int(dim)})) "
@@ -289,7 +289,7 @@ def _create_hnsw(conn: Any, settings: Settings, vid: int, dim: int) -> None:
         )
 
 
-def _safe_mem(value: str) -> str:
+def safe_mem(value: str) -> str:
     import re
 
     if not re.fullmatch(r"\d+\s*(kB|MB|GB)?", value.strip()):

@@ -352,6 +352,13 @@ def test_pg_store_copy_both_ways_keeps_the_same_answers(tmp_path, pg_url):
         a, b = Engine(folder, original, embedder).ask("What about prisons?"), engine.ask("What about prisons?")
         assert a.answer == b.answer and [p.chunk.id for p in a.retrieved] == [p.chunk.id for p in b.retrieved]
     assert cli("store", "copy", "--from", str(back), "--to", str(tmp_path / "x")).returncode == 2
+    status = cli("store", "status", "--store", pg_url)
+    assert status.returncode == 0 and f"Active version {version}" in status.stdout and "Schema         2" in status.stdout
+    # The LangChain retriever reads the database store unchanged.
+    from index.langchain_retriever import PeerQARetriever
+
+    docs = PeerQARetriever.from_settings(pg_settings(tmp_path, pg_url, sources), k=3).invoke("What about prisons?")
+    assert len(docs) == 3 and "prison" in " ".join(d.page_content.lower() for d in docs)
 
 
 def test_pg_store_answers_the_curated_questions_as_the_folder_store_does(review_index, pg_url):
