@@ -19,11 +19,16 @@ def _settings(args: argparse.Namespace) -> Settings:
     overrides = {}
     if getattr(args, "index_dir", None):
         overrides["index_dir"] = Path(args.index_dir).resolve()
+    if getattr(args, "store", None) is not None:
+        overrides["store_url"] = args.store
     return Settings(**overrides)  # type: ignore[arg-type]
 
 
 def _add_index_dir(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--index-dir", help="index folder (default: $PEERQA_INDEX_DIR or ./data/index)")
+    p.add_argument("--index-dir", help="index folder (default: $PEERQA_INDEX_DIR or ./data/index); with "
+                   "--store, the build's work folder and caches")
+    p.add_argument("--store", metavar="URL", help="where the index is served from: postgresql://... "
+                   "(default: $PEERQA_STORE_URL; empty: the index folder)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Each of these modules defines add_commands(sub, add_index_dir) and HANDLERS {name: handler}.
-COMMAND_MODULES = ("app.cli_answer", "app.cli_feedback", "eval.cli", "app.cli_bench")
+COMMAND_MODULES = ("app.cli_answer", "app.cli_feedback", "eval.cli", "app.cli_bench", "app.cli_store")
 
 
 def _command_modules() -> list[Any]:
@@ -143,7 +148,7 @@ def cmd_index_info(args: argparse.Namespace) -> int:
         {k: s.get(k) for k in ("path", "kind", "title", "pages", "id")} for s in m.get("sources", [])
     ]
     info: dict[str, Any] = {
-        "index_dir": str(index.folder.parent),
+        "index_dir": getattr(index, "location", "") or str(index.folder.parent),  # a database: its URL
         "active_version": index.version,
         "created": m.get("created"),
         "settings_hash": m.get("settings_hash"),
@@ -209,6 +214,13 @@ def main(argv: list[str] | None = None) -> int:
     }
     for module in _command_modules():
         handlers.update(module.HANDLERS)
+    try:
+        from index.store_backend import check_store_url
+
+        check_store_url(_settings(args).store_url)
+    except ValueError as exc:
+        print(f"peerqa: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         return handlers[args.command](args)
     except IndexLoadError as exc:

@@ -238,6 +238,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(f"peerqa bench: --scale: {exc}", file=sys.stderr)
         return EXIT_USAGE
     result: dict[str, Any] = {"machine": machine_info()}
+    if getattr(args, "store", None):  # the database store beside the folder store (app/bench_pg.py)
+        from app.bench_pg import cmd_bench_pg, format_pg
+
+        result.update(cmd_bench_pg(args, [] if args.scale_only else load_questions(Path(args.questions)), log))
+        result["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        print(json.dumps(result, indent=1) if args.json else format_machine(result["machine"]) + "\n" + format_pg(result))
+        return EXIT_OK
     if not args.scale_only:
         questions_path = Path(args.questions)
         if not questions_path.exists():

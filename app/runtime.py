@@ -11,13 +11,14 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 from index.builder import Progress, build_index
 from index.embedder import SentenceTransformerEmbedder
-from index.store import IndexLoadError, LoadedIndex, load_index, read_active
+from index.store import IndexLoadError, LoadedIndex
+from index.store_backend import active_version, open_store, store_label, uses_postgres
 from peerqa.records import IngestReport
 from peerqa.settings import Settings
 
@@ -38,9 +39,10 @@ def expectations(settings: Settings, dim: int | None = None) -> dict[str, object
 
 
 def open_index(settings: Settings, check_settings: bool = True) -> LoadedIndex:
-    """Load the active index (no model needed); refuse one built with other settings."""
+    """Load the active index (no model needed) from the folder or the database (`store_url`);
+    refuse one built with other settings."""
     expect = expectations(settings) if check_settings else None
-    return load_index(settings.index_dir, expect)
+    return open_store(settings, expect)
 
 
 @contextmanager
@@ -88,14 +90,27 @@ def run_ingest(
     bar = None
     if progress is None and show_progress:
         progress, bar = _tqdm_progress()
-    with build_lock(settings.index_dir):
+    # With a database store, index_dir is the build's work folder; the advisory lock makes builds
+    # on every machine take turns, and the built version is published in one transaction.
+    pg = uses_postgres(settings)
+    if pg:
+        from index.pg_store import pg_build_lock, publish_folder
+    with pg_build_lock(settings) if pg else nullcontext(), build_lock(settings.index_dir):
         embedder = get_embedder(settings)
         kwargs = {"progress": progress} if progress else {}
         try:
-            return build_index(settings, embedder, paths, rebuild=rebuild, **kwargs)  # type: ignore[arg-type]
+            report = build_index(settings, embedder, paths, rebuild=rebuild, **kwargs)  # type: ignore[arg-type]
+            if pg:
+                (progress or _no_progress)("Publishing to the database", 0.97)
+                publish_folder(settings, settings.index_dir / report.index_version)
+            return report
         finally:
             if bar is not None:
                 bar.close()  # type: ignore[attr-defined]
+
+
+def _no_progress(_msg: str, _frac: float) -> None:
+    return None
 
 
 def ensure_index(settings: Settings) -> None:
@@ -104,9 +119,10 @@ def ensure_index(settings: Settings) -> None:
         open_index(settings)
         return
     except IndexLoadError as exc:
-        if read_active(settings.index_dir) is not None and "rebuild" not in str(exc):
+        if active_version(settings) is not None and "rebuild" not in str(exc):
             raise
-        print(f"peerqa: building the index from {settings.sources_dir} (first run, about a minute)...", file=sys.stderr)
+        print(f"peerqa: building the index in {store_label(settings)} from {settings.sources_dir} "
+              "(first run, about a minute)...", file=sys.stderr)
     report = run_ingest(settings)
     print(f"peerqa: index {report.index_version} ready with {report.chunks_total} chunks", file=sys.stderr)
 
@@ -115,6 +131,8 @@ def serve(settings: Settings, port: int = 8501, address: str = "127.0.0.1") -> i
     ensure_index(settings)
     page = Path(__file__).with_name("streamlit_app.py")
     env = dict(os.environ, PEERQA_INDEX_DIR=str(settings.index_dir), HF_HUB_OFFLINE="1")
+    if settings.store_url:
+        env["PEERQA_STORE_URL"] = settings.store_url
     cmd = [
         sys.executable, "-m", "streamlit", "run", str(page),
         "--server.address", address,

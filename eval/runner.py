@@ -62,7 +62,7 @@ def run_eval(settings: Settings, questions_path: Path, system_names: list[str], 
 
     t_start = time.perf_counter()
     questions = load_questions(questions_path)
-    index = open_index(settings)
+    index = open_index(settings.model_copy(update={"store_url": ""}))  # the folder; full-postgres reads the database
     embedder = get_embedder(settings)
     log(f"{len(questions)} questions, index {index.version}, systems {', '.join(system_names)}")
     t_build = time.perf_counter()

@@ -50,6 +50,9 @@ ENGINE_VARIANTS: dict[str, dict[str, Any]] = {
 BASELINES = ("bm25", "langchain-default")
 LLM_SYSTEM = "full-llm"  # the full engine in LLM mode; run by default only when an LLM is configured
 SYSTEM_NAMES = tuple(ENGINE_VARIANTS) + BASELINES + (LLM_SYSTEM,)
+# The full engine on the index in PostgreSQL (--store); the other systems read the folder index, so
+# one run compares the two stores. Run only when named.
+STORE_SYSTEM = "full-postgres"
 DESCRIPTIONS = {
     "full": "the engine as configured: linear fusion of chunk cosine, best-sentence cosine, BM25 and late "
             "interaction; section headers embedded; query expansion; follow-up rewriting; section diversity; "
@@ -66,6 +69,8 @@ DESCRIPTIONS = {
                            "(retrieval.rewrite_followups = false)",
     "full-llm": "as full, but the configured LLM writes the answer from the same passages; every sentence "
                 "verified against its citations, extractive fallback on failure (settings.llm)",
+    STORE_SYSTEM: "as full, but the index is read from PostgreSQL (--store): dense chunk candidates from "
+                  "pgvector's HNSW index in SQL, the rest of the engine unchanged",
     "bm25": "baseline: the index's BM25 alone over peerqa chunks, question text only, no answer",
     "langchain-default": "baseline: PyPDFLoader → RecursiveCharacterTextSplitter(1000, 200) → in-memory "
                          "LangChain FAISS over the same MiniLM embedder, question text only, no answer",
@@ -223,10 +228,11 @@ def parse_systems(spec: str | None, llm_configured: bool = False) -> list[str]:
     if not spec:
         return [n for n in SYSTEM_NAMES if n != LLM_SYSTEM or llm_configured]
     names = [n.strip() for n in spec.split(",") if n.strip()]
-    unknown = [n for n in names if n not in SYSTEM_NAMES]
+    unknown = [n for n in names if n not in (*SYSTEM_NAMES, STORE_SYSTEM)]
     if unknown or not names:
-        raise EvalError(f"unknown system(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(SYSTEM_NAMES)}")
-    return [n for n in SYSTEM_NAMES if n in names]
+        raise EvalError(f"unknown system(s) {', '.join(unknown) or '(none)'}; choose from "
+                        f"{', '.join((*SYSTEM_NAMES, STORE_SYSTEM))}")
+    return [n for n in (*SYSTEM_NAMES, STORE_SYSTEM) if n in names]
 
 
 def build_systems(names: list[str], settings: Settings, index: LoadedIndex, embedder: Embedder,
@@ -241,9 +247,22 @@ def build_systems(names: list[str], settings: Settings, index: LoadedIndex, embe
             systems.append(EngineSystem(name, Engine(variant_settings(settings, ENGINE_VARIANTS[name]), index, embedder)))
         elif name == LLM_SYSTEM:
             systems.append(EngineSystem(name, Engine(settings, index, embedder), mode="llm"))
+        elif name == STORE_SYSTEM:
+            systems.append(EngineSystem(name, store_engine(settings, embedder)))
         elif name == "bm25":
             systems.append(bm25_only(index))
         elif name == "langchain-default":
             log("langchain-default: loading, splitting and embedding the sources")
             systems.append(langchain_default(index, settings.sources_dir, embedder))
     return systems
+
+
+def store_engine(settings: Settings, embedder: Embedder) -> Engine:
+    """The full engine over the index in the database named by settings.store_url."""
+    from app.runtime import open_index
+    from index.store_backend import uses_postgres
+
+    if not uses_postgres(settings):
+        raise EvalError(f"{STORE_SYSTEM} reads the index in PostgreSQL: give --store postgresql://... "
+                        "(or PEERQA_STORE_URL)")
+    return Engine(settings, open_index(settings), embedder)

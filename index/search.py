@@ -48,6 +48,15 @@ class HybridSearcher:
     def sparse(self, query: str, k: int) -> list[tuple[int, float]]:
         return self.index.bm25.search(query, k)
 
+    def _dense(self, qv: np.ndarray, depth: int, keep: ChunkFilter | None) -> list[tuple[int, float]]:
+        """Dense chunk candidates. A store that filters in SQL (index/pg_search.py) gets the engine's
+        filters (carried by `keep`) and returns only passing rows, so it need not look n deep."""
+        in_sql = getattr(self.index.faiss, "search_filtered", None)
+        if in_sql is not None:
+            filters = getattr(keep, "filters", None)
+            return in_sql(qv, min(depth, 4 * self.pool) if filters is not None else depth, filters)
+        return search_faiss(self.index.faiss, qv, depth)
+
     def _sentence_max(self, query_vec: np.ndarray) -> np.ndarray | None:
         vectors = self.index.sentence_vectors
         if vectors is None or len(self._sentence_rows) == 0:
@@ -58,6 +67,9 @@ class HybridSearcher:
 
     def _chunk_cosines(self, rows: list[int], dense: dict[int, float], query_vec: np.ndarray) -> dict[int, float]:
         out = dict(dense)
+        batch = getattr(self.index.faiss, "cosines", None)  # a database store: one query, not one per row
+        if batch is not None:
+            out.update(batch([r for r in rows if r not in out], query_vec))
         floor = min(dense.values(), default=0.0)
         for row in rows:
             if row not in out:
@@ -88,7 +100,7 @@ class HybridSearcher:
             vecs, toks = self.embedder.embed_with_tokens([dense_query or query])
             query_vec, query_tokens = vecs[0], toks[0]
         qv = query_vec if query_vec is not None else self.embed_query(dense_query or query)
-        dense = search_faiss(self.index.faiss, qv, depth)
+        dense = self._dense(qv, depth, keep)
         sparse = self.sparse(query, depth) if self.hybrid else []
         sent_best = self._sentence_max(qv)
         scores: dict[int, float]

@@ -104,12 +104,30 @@ class LLMSettings(BaseModel):
     timeout_s: float = 30.0
 
 
+class PostgresSettings(BaseModel):
+    """Only read when `store_url` is a postgresql:// URL (index/pg_store.py)."""
+
+    ef_search: int = Field(100, description="hnsw.ef_search: candidates HNSW visits per query (recall vs speed)")
+    hnsw_m: int = Field(16, description="HNSW graph degree (pgvector's default)")
+    hnsw_ef_construction: int = Field(64, description="HNSW build-time candidate list (pgvector's default)")
+    maintenance_work_mem: str = Field("256MB", description="memory for building the HNSW indexes of one version")
+    pool_size: int = Field(4, description="connections per process (one question uses one at a time)")
+    connect_timeout_s: float = Field(5.0, description="give up connecting (or waiting for a pooled connection) after this")
+    statement_timeout_s: float = Field(30.0, description="a question's query is cancelled after this")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PEERQA_", env_nested_delimiter="__", extra="ignore")
 
     index_dir: Path = Field(REPO_ROOT / "data" / "index", description="where index versions live")
     sources_dir: Path = Field(REPO_ROOT / "sources", description="default folder of source documents")
     cache_dir: Path | None = Field(None, description="parse and embedding caches; default: <index_dir>/cache")
+    store_url: str = Field(
+        "", repr=False,
+        description="empty: the index folder serves; postgresql://...: the index lives in PostgreSQL with "
+        "pgvector (index_dir is then the build's work folder and caches). May hold a password: never shown",
+    )
+    pg: PostgresSettings = Field(default_factory=PostgresSettings)
     model: ModelSettings = Field(default_factory=ModelSettings)
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)

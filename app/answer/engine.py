@@ -137,6 +137,7 @@ class Engine:
                     return False
             return True
 
+        keep.filters = filters  # type: ignore[attr-defined]  # a database store applies them in SQL
         return keep
 
     # -- retrieval -------------------------------------------------------------------------

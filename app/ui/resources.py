@@ -14,7 +14,7 @@ import streamlit as st
 from app.answer.engine import Engine
 from app.feedback import FeedbackStore, default_path
 from app.ui.rebuild import RebuildJob
-from index.store import read_active
+from index.store_backend import active_version
 from peerqa.settings import Settings
 
 LOADING = "Loading the evidence index and the language model (first visit after a start or a rebuild)…"
@@ -30,10 +30,10 @@ def current_engine(settings: Settings) -> Engine | None:
     """The engine for the active index version; None when no index has been built yet.
 
     Raises index.store.IndexLoadError when the index cannot be served (its message says why)."""
-    version = read_active(settings.index_dir)
+    version = active_version(settings)  # a file, or one row when the index is in PostgreSQL
     if version is None:
         return None
-    return _engine(str(settings.index_dir.resolve()), version, settings)
+    return _engine(settings.store_url or str(settings.index_dir.resolve()), version, settings)
 
 
 @st.cache_resource

@@ -1,0 +1,118 @@
+"""`peerqa store init|copy|status`: the PostgreSQL store's schema and moving versions in and out.
+
+    peerqa store init   --store postgresql://...      create or upgrade the schema (explicit, never implied)
+    peerqa store copy   --from DIR --to postgresql://...   (or --from postgresql://... --to DIR)
+    peerqa store status --store postgresql://...      schema version, active version, versions kept
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from peerqa.settings import Settings
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def add_commands(sub, add_index_dir) -> None:  # type: ignore[no-untyped-def]
+    p = sub.add_parser("store", help="the PostgreSQL index store: init (schema), copy, status")
+    verbs = p.add_subparsers(dest="store_command", required=True)
+    q = verbs.add_parser("init", help="create or upgrade the peerqa schema in the database")
+    q.add_argument("--store", metavar="URL", help="postgresql://... (default: $PEERQA_STORE_URL)")
+    q = verbs.add_parser("copy", help="copy the active index version between a folder and a database")
+    q.add_argument("--from", dest="source", required=True, metavar="DIR|URL")
+    q.add_argument("--to", dest="target", required=True, metavar="DIR|URL")
+    q = verbs.add_parser("status", help="the database's schema version and index versions")
+    q.add_argument("--store", metavar="URL", help="postgresql://... (default: $PEERQA_STORE_URL)")
+
+
+def _db_settings(url: str | None) -> Settings:
+    from index.store_backend import is_postgres_url
+
+    settings = Settings(**({"store_url": url} if url is not None else {}))  # type: ignore[arg-type]
+    if not is_postgres_url(settings.store_url):
+        raise ValueError("give the database with --store postgresql://... or PEERQA_STORE_URL")
+    return settings
+
+
+def cmd_store(args: argparse.Namespace) -> int:
+    from index.store import IndexLoadError
+
+    try:
+        return {"init": _init, "copy": _copy, "status": _status}[args.store_command](args)
+    except ValueError as exc:
+        print(f"peerqa store: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except IndexLoadError as exc:
+        print(f"peerqa store: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _init(args: argparse.Namespace) -> int:
+    from index.pg_schema import SCHEMA_VERSION, connect, init_schema
+    from index.store_backend import redact_url
+
+    settings = _db_settings(args.store)
+    conn = connect(settings.store_url, settings.pg.connect_timeout_s, 0, app="peerqa-store-init")
+    try:
+        applied = init_schema(conn)
+    finally:
+        conn.close()
+    where = redact_url(settings.store_url)
+    if applied:
+        print(f"{where}: applied schema migration(s) {', '.join(map(str, applied))}; schema is version {SCHEMA_VERSION}")
+    else:
+        print(f"{where}: schema is already version {SCHEMA_VERSION}; nothing to do")
+    return EXIT_OK
+
+
+def _copy(args: argparse.Namespace) -> int:
+    from index.pg_copy import folder_to_pg, pg_to_folder
+    from index.store_backend import is_postgres_url, redact_url
+
+    src_db, dst_db = is_postgres_url(args.source), is_postgres_url(args.target)
+    if src_db == dst_db:
+        raise ValueError("copy goes from a folder to a postgresql:// URL or back, not " +
+                         ("database to database" if src_db else "folder to folder"))
+    if dst_db:
+        target = _db_settings(args.target)
+        version = folder_to_pg(Path(args.source).resolve(), target)
+        print(f"copied version {version} from {args.source} to {redact_url(args.target)}; it is active there")
+    else:
+        source = _db_settings(args.source)
+        version = pg_to_folder(source, Path(args.target).resolve())
+        print(f"copied version {version} from {redact_url(args.source)} to {args.target}; it is active there")
+    return EXIT_OK
+
+
+def _status(args: argparse.Namespace) -> int:
+    from index.pg_schema import SCHEMA_VERSION, connect, schema_version
+    from index.pg_store import read_pg_active, version_names
+    from index.store_backend import redact_url
+
+    settings = _db_settings(args.store)
+    conn = connect(settings.store_url, settings.pg.connect_timeout_s, app="peerqa-store-status")
+    try:
+        found = schema_version(conn)
+    finally:
+        conn.close()
+    print(f"Database       {redact_url(settings.store_url)}")
+    print(f"Schema         {'none' if found is None else found} (this peerqa: {SCHEMA_VERSION})")
+    if found != SCHEMA_VERSION:
+        return EXIT_FAILED if found is None or found > SCHEMA_VERSION else _upgrade_hint(settings)
+    print(f"Active version {read_pg_active(settings) or '(none)'}")
+    print("Versions       " + (", ".join(version_names(settings)) or "(none)"))
+    return EXIT_OK
+
+
+def _upgrade_hint(settings: Settings) -> int:
+    from index.store_backend import redact_url
+
+    print(f"upgrade the schema with: peerqa store init --store {redact_url(settings.store_url)}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {"store": cmd_store}
