@@ -123,7 +123,8 @@ def serve(settings: Settings, port: int = 8501, address: str = "127.0.0.1") -> i
         "--server.enableXsrfProtection", "true",
         "--server.maxUploadSize", "50",
         "--browser.gatherUsageStats", "false",
-        "--client.showErrorDetails", "false",
+        # "none": no message, type or trace. Streamlit reads the older "false" as "stacktrace".
+        "--client.showErrorDetails", "none",
         "--client.toolbarMode", "minimal",
     ]
     print(f"peerqa: serving on http://{address}:{port}", file=sys.stderr)

@@ -23,6 +23,6 @@ def test_serve_binds_localhost_with_safe_streamlit_flags(monkeypatch, tmp_path):
 
     assert flag("--server.address") == "127.0.0.1"
     assert flag("--server.enableXsrfProtection") == "true"
-    assert flag("--client.showErrorDetails") == "false"
+    assert flag("--client.showErrorDetails") == "none"
     assert int(flag("--server.maxUploadSize")) <= 50
     assert flag("--browser.gatherUsageStats") == "false"
