@@ -18,6 +18,7 @@ import numpy as np
 from app.answerability import Answerability, wordpiece_ranks
 from app.compose import select_sentences, term_overlap
 from app.query import QuestionError, Turn, clean_question, content_words, is_crisis, prepare
+from app.question_check import language_note
 from app.rerank import CrossEncoderReranker, Reranker
 from index.bm25 import tokenize
 from index.embedder import Embedder
@@ -166,6 +167,7 @@ class Engine:
         answer.retrieved = passages
         if mode == "llm" and not answer.abstained:
             answer = self._llm_answer(text, prepared.standalone, passages, answer, on_chunk)
+        answer.notice = " ".join(x for x in (answer.notice, language_note(text)) if x)  # sources are English
         answer.timings = {"retrieve_ms": round((t1 - t0) * 1000, 1), "compose_ms": _ms(t1), "total_ms": _ms(t0)}
         answer.index_version, answer.settings_hash = meta["index_version"], meta["settings_hash"]
         return answer
