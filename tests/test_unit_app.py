@@ -587,3 +587,47 @@ def test_a_start_up_error_shows_the_plain_message_and_logs_the_detail(tmp_path, 
     assert [e.value for e in at.error] == [FRIENDLY]
     assert "could not start" in caplog.text and "max_question_chars" in caplog.text
     assert not any("not-a-number" in t or "Traceback" in t for t in _texts(at))
+
+
+def test_concurrent_uploads_of_one_name_keep_every_file_and_same_bytes_once(tmp_path):
+    folder = tmp_path / "sources"
+    tries, lost, errors = 200, 0, []
+    for i in range(tries):
+        barrier = threading.Barrier(2)
+        bodies = [PDF_BYTES + f"% try {i} session {s}\n".encode() for s in (0, 1)]
+        outcomes: list = [None, None]
+
+        def upload(s: int, barrier=barrier, outcomes=outcomes, bodies=bodies) -> None:
+            barrier.wait()
+            try:
+                outcomes[s] = save_pdf(folder, "report.pdf", bodies[s])
+            except Exception as exc:  # collected: any exception is a failed upload
+                errors.append(exc)
+
+        threads = [threading.Thread(target=upload, args=(s,)) for s in (0, 1)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        names = [o.saved_as for o in outcomes if o is not None and o.ok]
+        if len(set(names)) != 2 or [(folder / n).read_bytes() for n in names] != [o_body for o_body in bodies]:
+            lost += 1
+    assert (errors, lost) == ([], 0)
+    assert len(list(folder.glob("report*.pdf"))) == 2 * tries and not list(folder.glob(".*"))
+
+    # The same bytes from two sessions at once: one copy, the other told where it is.
+    same = PDF_BYTES + b"% identical\n"
+    barrier = threading.Barrier(2)
+    results: list = []
+
+    def same_upload(name: str) -> None:
+        barrier.wait()
+        results.append(save_pdf(folder, name, same))
+
+    threads = [threading.Thread(target=same_upload, args=(n,)) for n in ("x.pdf", "y.pdf")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert sorted(r.ok for r in results) == [False, True]
+    assert any("already in the sources as" in r.message for r in results)
