@@ -157,6 +157,7 @@ def streamlit_command(page: Path, port: int = 8501, address: str = "127.0.0.1") 
         "--browser.gatherUsageStats", "false",
         # "none": no message, type or trace. Streamlit reads the older "false" as "stacktrace".
         "--client.showErrorDetails", "none",
+        "--client.showErrorLinks", "false",  # no "Ask Google/ChatGPT" links on an error (shown on localhost)
         "--client.toolbarMode", "minimal",
     ]
 

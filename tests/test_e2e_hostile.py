@@ -199,6 +199,11 @@ def test_forced_errors_show_no_traceback(hostile, browser, tmp_path):
     FIGURES["forced_errors_with_traceback"] = 0
 
 
+def _idle(page) -> None:
+    page.wait_for_timeout(300)
+    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+
+
 def test_two_sessions_uploading_the_same_name_at_once_keep_both_files(hostile, browser, tmp_path):
     sources_dir = Path(str(hostile["sources_dir"]))
     rounds, lost = 5, 0
@@ -219,12 +224,18 @@ def test_two_sessions_uploading_the_same_name_at_once_keep_both_files(hostile, b
                 files.append(pdf)
                 expected[f"r{r}s{s}"] = pdf.read_bytes()
             for page, pdf in zip(pages, files, strict=True):
+                _idle(page)  # the last submit's rerun has finished (it clears the form)
                 page.locator('input[type="file"]').set_input_files(str(pdf))
-                page.get_by_text("report.pdf").first.wait_for()
+                # The file has reached the server once its chip shows without the upload spinner.
+                page.wait_for_function(
+                    "document.querySelector('[data-testid=\"stFileChip\"]') && !document.querySelector("
+                    "'[data-testid=\"stFileChipIconSpinner\"], .stFileChipIconSpinner')", timeout=60_000)
             buttons = [page.get_by_role("button", name="Add to sources") for page in pages]
             for b in buttons:  # as close together as one driver can click
                 b.click(no_wait_after=True)
             for page in pages:
+                _idle(page)
+                assert not page.get_by_text("No file was received").count()
                 page.get_by_text(re.compile(r"report\.pdf: saved as report(-\d+)?\.pdf")).first.wait_for(timeout=60_000)
             deadline = time.monotonic() + 30
             while len(list(sources_dir.glob("report*.pdf"))) < 2 * (r + 1) and time.monotonic() < deadline:

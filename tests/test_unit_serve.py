@@ -36,6 +36,7 @@ def test_serve_binds_localhost_with_safe_streamlit_flags(monkeypatch, tmp_path):
     assert flag("--server.enableXsrfProtection") == "true"
     # "none" is the value that hides message, type and trace; Streamlit reads "false" as "stacktrace".
     assert flag("--client.showErrorDetails") == "none"
+    assert flag("--client.showErrorLinks") == "false"
     assert int(flag("--server.maxUploadSize")) <= 50
     assert flag("--browser.gatherUsageStats") == "false"
 
