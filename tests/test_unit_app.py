@@ -543,6 +543,9 @@ def test_sources_page_uploads_checked_pdfs_and_rebuilds_with_progress(settings_f
     table = at.table[0].value
     assert list(table["File"]) == [escape_md(REVIEW)] and list(table["Status"]) == ["indexed"]
 
+    at.button[0].click().run()  # submitted with nothing received (none chosen, or refused in transfer)
+    assert "No file was received" in at.warning[0].value and "50 MB" in at.warning[0].value
+
     study = make_pdf(tmp_path / "study.pdf", [["A study of peer support"]]).read_bytes()
     at.file_uploader[0].set_value([("My Study.pdf", study, "application/pdf"),
                                    ("fake.pdf", b"GIF89a not a pdf", "application/pdf")])
