@@ -18,14 +18,20 @@ pytestmark = pytest.mark.integration
 
 
 def _child_niceness(seen: list[int]) -> None:
-    """Record the niceness of the rebuild child(ren) of this process while progress comes in."""
+    """Record the niceness of the rebuild child of this process while progress comes in."""
     me = os.getpid()
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             stat = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(stat[1]) == me:  # field 4: parent pid; field 19: nice
+        if int(stat[1]) != me:  # field 4: parent pid; field 19: nice
+            continue
+        try:
+            cmdline = open(f"/proc/{pid}/cmdline", "rb").read()
+        except OSError:
+            continue
+        if b"app.rebuild_process" in cmdline:  # not other children (e.g. multiprocessing's tracker)
             seen.append(int(stat[16]))
 
 
