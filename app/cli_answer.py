@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from peerqa.records import Answer
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SOME_LINES_FAILED = 0, 1, 2, 3
 
 
 def add_commands(sub, add_index_dir) -> None:  # type: ignore[no-untyped-def]
@@ -122,7 +122,7 @@ def render_text(answer: Answer) -> str:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from app.answer.engine import Engine, Filters, QuestionError, Turn
+    from app.answer.engine import Engine, Filters, QuestionError
     from app.cli import _settings
 
     if bool(args.question) == bool(args.jsonl):
@@ -141,36 +141,105 @@ def cmd_ask(args: argparse.Namespace) -> int:
         except QuestionError as exc:
             print(f"peerqa ask: {exc}", file=sys.stderr)
             return EXIT_USAGE
+    if args.jsonl and not Path(args.jsonl).is_file():
+        print(f"peerqa ask: no such file {args.jsonl}", file=sys.stderr)
+        return EXIT_USAGE
     engine = Engine.from_settings(_settings(args))
     if args.jsonl:
-        path = Path(args.jsonl)
-        if not path.exists():
-            print(f"peerqa ask: no such file {path}", file=sys.stderr)
-            return EXIT_USAGE
-        status = EXIT_OK
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-                history = [Turn(t.get("question", ""), t.get("answer", "")) for t in item.get("context", []) or []]
-                answer = engine.ask(str(item.get("question", "")), history=history, filters=filters, k=args.k,
-                                    mode=args.mode)
-                row = answer_json(answer, str(item.get("id", n)))
-            except QuestionError as exc:
-                row = {"id": item.get("id", n), "question": item.get("question", ""), "error": str(exc)}
-                status = EXIT_USAGE
-            except (ValueError, AttributeError) as exc:
-                row = {"id": n, "error": f"line {n} is not a question object ({exc})"}
-                status = EXIT_USAGE
-            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
-        return status
+        return _answer_jsonl(engine, Path(args.jsonl), filters, args.k, args.mode)
     answer = engine.ask(args.question, filters=filters, k=args.k, mode=args.mode)
     if args.json:
         print(json.dumps(answer_json(answer), ensure_ascii=False, indent=1))
     else:
         sys.stdout.write(render_text(answer))
     return EXIT_OK
+
+
+def _jsonl_lines(path: Path) -> Iterator[tuple[int, str | None]]:
+    """(line number, text) of each non-blank line; text None when the line is not UTF-8. Lines are
+    decoded one by one, so one bad byte costs that line only."""
+    for n, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
+        raw = raw.removeprefix(b"\xef\xbb\xbf") if n == 1 else raw  # a byte-order mark
+        if not raw.strip():
+            continue
+        try:
+            yield n, raw.decode("utf-8")
+        except UnicodeDecodeError:
+            yield n, None
+
+
+class _BadLine(ValueError):
+    """A line that is not a question object; the message says why."""
+
+    def __init__(self, message: str, qid: Any = None) -> None:
+        super().__init__(message)
+        self.qid = qid
+
+
+def _question_item(n: int, line: str | None) -> dict[str, Any]:
+    if line is None:
+        raise _BadLine(f"line {n} is not UTF-8 text")
+    try:
+        item = json.loads(line)
+    except ValueError as exc:
+        raise _BadLine(f"line {n} is not valid JSON ({exc})") from None
+    if not isinstance(item, dict):
+        raise _BadLine(f"line {n} is not a JSON object with a \"question\"")
+    qid = item.get("id", n)
+    if not isinstance(item.get("question"), str):
+        raise _BadLine(f"line {n} has no \"question\" text", qid)
+    context = item.get("context") or []
+    if not isinstance(context, list) or not all(isinstance(t, dict) for t in context):
+        raise _BadLine(f"line {n}: \"context\" must be a list of {{\"question\", \"answer\"}} objects", qid)
+    try:  # "\ud800" is valid JSON but no character: it cannot be read, embedded or printed
+        json.dumps(item, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise _BadLine(f"line {n} holds an invalid character (a lone UTF-16 surrogate escape such as \\ud800)",
+                       qid) from None
+    return item
+
+
+def _write_row(row: dict[str, Any]) -> None:
+    try:
+        text = json.dumps(row, ensure_ascii=False)
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # never lose a row to a character stdout cannot take
+        text = json.dumps(row)
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _answer_jsonl(engine: Any, path: Path, filters: Any, k: int | None, mode: str) -> int:
+    """Answer every line that can be answered; a line that cannot becomes {"id", "line", "error"}
+    and the exit code is 3."""
+    from app.engine import QuestionError, Turn
+
+    failed = 0
+    try:
+        lines = list(_jsonl_lines(path))
+    except OSError as exc:
+        print(f"peerqa ask: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    for n, line in lines:
+        qid: Any = n
+        try:
+            item = _question_item(n, line)
+            qid = item.get("id", n)
+            history = [Turn(str(t.get("question", "")), str(t.get("answer", ""))) for t in item.get("context") or []]
+            answer = engine.ask(item["question"], history=history, filters=filters, k=k, mode=mode)
+            row = answer_json(answer, str(qid))
+        except QuestionError as exc:
+            row, failed = {"id": qid, "line": n, "question": item["question"], "error": str(exc)}, failed + 1
+        except _BadLine as exc:
+            row, failed = {"id": n if exc.qid is None else exc.qid, "line": n, "error": str(exc)}, failed + 1
+        except Exception as exc:  # one question must not cost the rest of the file
+            print(f"peerqa ask: line {n} could not be answered ({type(exc).__name__})", file=sys.stderr)
+            row, failed = {"id": qid, "line": n, "error": "this question could not be answered"}, failed + 1
+        _write_row(row)
+    if failed:
+        print(f"peerqa ask: {failed} of {len(lines)} line(s) could not be answered; see their \"error\"",
+              file=sys.stderr)
+    return EXIT_SOME_LINES_FAILED if failed else EXIT_OK
 
 
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {"ask": cmd_ask}

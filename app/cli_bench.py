@@ -62,6 +62,9 @@ def add_commands(sub, add_index_dir) -> None:  # type: ignore[no-untyped-def]
                    help="also run the synthetic FAISS scale benchmark at these corpus sizes "
                         "(default sizes: %(const)s)")
     p.add_argument("--scale-only", action="store_true", help="only the scale run (implies --scale)")
+    p.add_argument("--rebuild-load", action="store_true",
+                   help="only answer p50/p95 of 4 sessions, idle and during a rebuild (in a thread vs a "
+                        "separate low-priority process); --index-dir is copied, not changed")
     p.add_argument("--hnsw-m", type=int, default=None, help="HNSW M in the scale run (default 32)")
     p.add_argument("--hnsw-ef-construction", type=int, default=None,
                    help="HNSW efConstruction in the scale run (default 80, as index/vectors.py builds)")
@@ -238,6 +241,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(f"peerqa bench: --scale: {exc}", file=sys.stderr)
         return EXIT_USAGE
     result: dict[str, Any] = {"machine": machine_info()}
+    if args.rebuild_load:
+        return _rebuild_load(args, result, log)
     if getattr(args, "store", None):  # the database store beside the folder store (app/bench_pg.py)
         from app.bench_pg import cmd_bench_pg, format_pg
 
@@ -283,6 +288,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print("\nsynthetic scale (dim 384, clustered, 200 held-out queries, single-query latency on 1 thread)\n"
               + format_scale(result["scale"]))
     print(f"\nload average at end: {', '.join(map(str, result['load_avg_at_end']))}")
+    return EXIT_OK
+
+
+def _rebuild_load(args: argparse.Namespace, result: dict[str, Any], log: Log) -> int:
+    from app.bench_rebuild import format_rebuild_load, rebuild_load
+
+    questions = load_questions(Path(args.questions)) if Path(args.questions).exists() else []
+    if not questions:
+        print(f"peerqa bench: no questions in {args.questions}", file=sys.stderr)
+        return EXIT_USAGE
+    result["rebuild_load"] = rebuild_load(Path(args.index_dir).resolve() if args.index_dir else None, questions, log)
+    result["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        print(format_machine(result["machine"]))
+        print(f"\nanswers of {result['rebuild_load']['sessions']} sessions asking at once\n"
+              + format_rebuild_load(result["rebuild_load"]))
     return EXIT_OK
 
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -45,6 +47,10 @@ def open_index(settings: Settings, check_settings: bool = True) -> LoadedIndex:
     return open_store(settings, expect)
 
 
+class BuildBusyError(RuntimeError):
+    """Another process (or thread) is building this index folder."""
+
+
 @contextmanager
 def build_lock(index_dir: Path) -> Iterator[None]:
     index_dir.mkdir(parents=True, exist_ok=True)
@@ -52,11 +58,28 @@ def build_lock(index_dir: Path) -> Iterator[None]:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise RuntimeError(f"another build is running on {index_dir}; try again when it ends") from None
+            raise BuildBusyError(f"another build is running on {index_dir}; try again when it ends") from None
         try:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def wait_for_build(index_dir: Path, poll_s: float = 1.0, say_every_s: float = 30.0) -> None:
+    """Return once no build holds the lock of this index folder (polls, so Ctrl-C works)."""
+    said = time.monotonic()
+    while True:
+        with (index_dir / ".lock").open("a") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fh, fcntl.LOCK_UN)
+                return
+            except BlockingIOError:
+                pass
+        if time.monotonic() - said > say_every_s:
+            print("peerqa: still waiting for the other build to finish...", file=sys.stderr)
+            said = time.monotonic()
+        time.sleep(poll_s)
 
 
 def _tqdm_progress() -> tuple[Progress, object]:
@@ -114,26 +137,32 @@ def _no_progress(_msg: str, _frac: float) -> None:
 
 
 def ensure_index(settings: Settings) -> None:
-    """Build the index from the sources folder when there is none (first run)."""
-    try:
-        open_index(settings)
+    """Build the index from the sources folder when there is none (first run). When another
+    process is building it (a first `peerqa ingest`, or the app's rebuild), wait for that build
+    and serve what it made."""
+    while True:
+        try:
+            open_index(settings)
+            return
+        except IndexLoadError as exc:
+            if active_version(settings) is not None and "rebuild" not in str(exc):
+                raise
+        try:
+            print(f"peerqa: building the index in {store_label(settings)} from {settings.sources_dir} "
+                  "(first run, about a minute)...", file=sys.stderr)
+            report = run_ingest(settings)
+        except BuildBusyError:
+            print(f"peerqa: another build of {settings.index_dir} is running; waiting for it to finish "
+                  "(Ctrl-C to stop)...", file=sys.stderr)
+            wait_for_build(settings.index_dir)
+            continue
+        print(f"peerqa: index {report.index_version} ready with {report.chunks_total} chunks", file=sys.stderr)
         return
-    except IndexLoadError as exc:
-        if active_version(settings) is not None and "rebuild" not in str(exc):
-            raise
-        print(f"peerqa: building the index in {store_label(settings)} from {settings.sources_dir} "
-              "(first run, about a minute)...", file=sys.stderr)
-    report = run_ingest(settings)
-    print(f"peerqa: index {report.index_version} ready with {report.chunks_total} chunks", file=sys.stderr)
 
 
-def serve(settings: Settings, port: int = 8501, address: str = "127.0.0.1") -> int:
-    ensure_index(settings)
-    page = Path(__file__).with_name("streamlit_app.py")
-    env = dict(os.environ, PEERQA_INDEX_DIR=str(settings.index_dir), HF_HUB_OFFLINE="1")
-    if settings.store_url:
-        env["PEERQA_STORE_URL"] = settings.store_url
-    cmd = [
+def streamlit_command(page: Path, port: int = 8501, address: str = "127.0.0.1") -> list[str]:
+    """`streamlit run` with the app's safety flags (also used by the browser tests)."""
+    return [
         sys.executable, "-m", "streamlit", "run", str(page),
         "--server.address", address,
         "--server.port", str(port),
@@ -141,11 +170,58 @@ def serve(settings: Settings, port: int = 8501, address: str = "127.0.0.1") -> i
         "--server.enableXsrfProtection", "true",
         "--server.maxUploadSize", "50",
         "--browser.gatherUsageStats", "false",
-        "--client.showErrorDetails", "false",
+        # "none": no message, type or trace. Streamlit reads the older "false" as "stacktrace".
+        "--client.showErrorDetails", "none",
+        "--client.showErrorLinks", "false",  # no "Ask Google/ChatGPT" links on an error (shown on localhost)
         "--client.toolbarMode", "minimal",
     ]
-    print(f"peerqa: serving on http://{address}:{port}", file=sys.stderr)
+
+
+STOP_GRACE_S = 15.0  # how long the child may take to stop before it is killed
+
+
+def run_child(cmd: list[str], env: dict[str, str]) -> int:
+    """Run the server child; SIGTERM, SIGINT and SIGHUP to this process are passed on to it, and
+    this process exits when it does (killing it if it has not stopped within STOP_GRACE_S)."""
+    proc = subprocess.Popen(cmd, env=env)
+    stop_asked: list[float] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        stop_asked.append(time.monotonic())
+        if proc.poll() is None:
+            proc.send_signal(signum)
+
+    signals = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    previous = {s: signal.signal(s, forward) for s in signals}
     try:
-        return subprocess.call(cmd, env=env)
+        while True:
+            try:
+                return proc.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                if stop_asked and time.monotonic() - stop_asked[0] > STOP_GRACE_S:
+                    proc.kill()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if proc.poll() is None:  # this process is leaving for another reason: never leave the child behind
+            proc.kill()
+            proc.wait()
+
+
+def serve(settings: Settings, port: int = 8501, address: str = "127.0.0.1") -> int:
+    from index.builder import BuildError
+
+    try:
+        ensure_index(settings)
     except KeyboardInterrupt:
-        return 0
+        print("peerqa: stopped before serving", file=sys.stderr)
+        return 130
+    except BuildError as exc:
+        print(f"peerqa serve: no index could be built: {exc}", file=sys.stderr)
+        return 1
+    page = Path(__file__).with_name("streamlit_app.py")
+    env = dict(os.environ, PEERQA_INDEX_DIR=str(settings.index_dir), HF_HUB_OFFLINE="1")
+    if settings.store_url:
+        env["PEERQA_STORE_URL"] = settings.store_url
+    print(f"peerqa: serving on http://{address}:{port}", file=sys.stderr)
+    return run_child(streamlit_command(page, port, address), env)

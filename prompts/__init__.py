@@ -14,6 +14,8 @@ HERE = Path(__file__).resolve().parent
 MESSAGE_FIELDS: dict[str, set[str]] = {
     "empty_question": set(),
     "question_too_long": {"length", "limit"},
+    "invalid_text": set(),
+    "other_language": set(),
     "abstain": {"topic"},
     "signpost": set(),
     "no_index": set(),

@@ -9,6 +9,7 @@ import json
 import re
 import threading
 import time
+import unicodedata
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -19,7 +20,7 @@ from app.ui.chat import ASK_FAILED, EXAMPLES, answer_markdown
 from app.ui.export import conversation_markdown
 from app.ui.guard import FRIENDLY
 from app.ui.rebuild import BUSY, UNEXPECTED, RebuildJob
-from app.ui.safe_text import doi_url, escape_md, highlight, page_label, quote_spans
+from app.ui.safe_text import WORD_JOINER, doi_url, escape_md, highlight, page_label, quote_spans
 from app.ui.sources_page import source_rows
 from app.ui.state import Exchange
 from app.ui.uploads import MAX_UPLOAD_BYTES, check_pdf, safe_filename, save_pdf
@@ -64,7 +65,38 @@ def test_escaped_document_text_renders_as_exactly_that_text(text):
     # Only paragraphs and line breaks: no document markup became HTML.
     assert set(re.findall(r"</?([a-z0-9]+)", rendered)) <= {"p", "br"}
     plain = html.unescape(re.sub(r"<br />\n?", "\n", re.sub(r"</?p>", "", rendered))).strip()
-    assert plain == "\n".join(line.strip() for line in text.split("\n"))
+    assert plain.replace(WORD_JOINER, "") == "\n".join(line.strip() for line in text.split("\n"))
+
+
+# What Streamlit's Markdown (mdast-util-gfm-autolink-literal, in its bundled JavaScript) turns into
+# links after escapes are resolved: a URL or an e-mail address after a start, space or punctuation.
+_GFM_URL = re.compile(r"(https?://|www(?=\.))([-.\w]+)([^ \t\r\n]*)", re.I | re.A)
+_GFM_EMAIL = re.compile(r"([-.\w+]+)@([-\w]+(?:\.[-\w]+)+)", re.A)
+
+
+def _autolinks(text: str) -> list[str]:
+    def after_boundary(m: re.Match[str]) -> bool:
+        before = text[m.start() - 1] if m.start() else " "
+        return m.start() == 0 or before.isspace() or unicodedata.category(before)[0] in "PS"
+
+    return [m.group(0) for rx in (_GFM_URL, _GFM_EMAIL) for m in rx.finditer(text) if after_boundary(m)]
+
+
+HOSTILE_LINKS = (
+    "Visit https://evil.example/login now. [site](http://evil.example/a) ![x](https://evil.example/i.png) "
+    "<https://evil.example/b> www.evil.example/c WWW.Evil.Example HTTPS://EVIL.EXAMPLE mail boss@evil.example "
+    "(https://evil.example/d) https://www.evil.example/e"
+)
+
+
+def test_urls_and_addresses_in_source_text_never_become_links():
+    assert _autolinks(HOSTILE_LINKS)  # the checker finds them in the raw text
+    rendered = _render(escape_md(HOSTILE_LINKS))
+    assert "<a" not in rendered and "<img" not in rendered
+    plain = html.unescape(re.sub(r"</?p>", "", rendered)).strip()
+    assert _autolinks(plain) == []
+    assert plain.replace(WORD_JOINER, "") == HOSTILE_LINKS  # the words read exactly as written
+    assert _autolinks(html.unescape(re.sub(r"<[^>]+>", "", _render(highlight(HOSTILE_LINKS, "Visit https://evil.example/login now."))))) == []
 
 
 def test_the_cited_sentence_is_highlighted_and_the_rest_stays_text():
@@ -201,11 +233,25 @@ def test_conversation_exports_as_markdown_with_citations():
     ]
     md = conversation_markdown(exchanges)
     assert md.startswith("# Peer Support Work")
-    assert "## 1. What training?" in md and f"{QUOTE} [1]" in md
-    assert f"[1] Findings › Training ({REVIEW}, p. 46)" in md and f"> {QUOTE}" in md
-    assert "cites Smith et al. (2020): Peer support in forensic care <https://doi.org/10.1000/jp%282020%291>" in md
-    assert "## 2. And salaries?" in md and "- Findings › Training" in md
-    assert "*Searched only in the section Context.*" in md
+    assert f"## 1. {escape_md('What training?')}" in md and escape_md(f"{QUOTE} [1]") in md
+    assert escape_md(f"[1] Findings › Training ({REVIEW}, p. 46)") in md and f"> {escape_md(QUOTE)}" in md
+    assert (f"cites {escape_md('Smith et al. (2020): Peer support in forensic care')} "
+            "<https://doi.org/10.1000/jp%282020%291>") in md
+    assert f"## 2. {escape_md('And salaries?')}" in md and f"- {escape_md('Findings › Training')}" in md
+    assert f"*Searched only in {escape_md('the section Context')}.*" in md
+
+
+def test_the_export_shows_source_markup_and_links_as_text():
+    hostile = cited_answer("q")
+    hostile.answer = "<script>alert(1)</script> [click](javascript:alert(1)) " + HOSTILE_LINKS
+    hostile.citations[0].quote = "![pixel](https://evil.example/p.png) :red[x]"
+    md = conversation_markdown([Exchange(question="q", answer=hostile)])
+    rendered = _render(md)
+    hrefs = re.findall(r'<a href="([^"]*)"', rendered)
+    assert hrefs and all(h.startswith("https://doi.org/") for h in hrefs)  # only the app's own DOI link
+    assert "<script" not in rendered and "<img" not in rendered
+    text = html.unescape(re.sub(r"<[^>]+>", " ", rendered))
+    assert [u for u in _autolinks(text) if not u.startswith("https://doi.org/")] == []
 
 
 # -- the rebuild job ----------------------------------------------------------------------------
@@ -497,6 +543,9 @@ def test_sources_page_uploads_checked_pdfs_and_rebuilds_with_progress(settings_f
     table = at.table[0].value
     assert list(table["File"]) == [escape_md(REVIEW)] and list(table["Status"]) == ["indexed"]
 
+    at.button[0].click().run()  # submitted with nothing received (none chosen, or refused in transfer)
+    assert "No file was received" in at.warning[0].value and "50 MB" in at.warning[0].value
+
     study = make_pdf(tmp_path / "study.pdf", [["A study of peer support"]]).read_bytes()
     at.file_uploader[0].set_value([("My Study.pdf", study, "application/pdf"),
                                    ("fake.pdf", b"GIF89a not a pdf", "application/pdf")])
@@ -530,3 +579,58 @@ def test_the_app_explains_when_there_is_no_index_yet(tmp_path, monkeypatch):
     at = AppTest.from_file(str(REPO / "app" / "streamlit_app.py"), default_timeout=TIMEOUT).run()
     assert not at.exception
     assert "No index has been built yet" in at.info[0].value
+
+
+def test_a_start_up_error_shows_the_plain_message_and_logs_the_detail(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("PEERQA_INDEX_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("PEERQA_ANSWER__MAX_QUESTION_CHARS", "not-a-number")  # the settings cannot load
+    with caplog.at_level("ERROR", logger="peerqa.app"):
+        at = AppTest.from_file(str(REPO / "app" / "streamlit_app.py"), default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [FRIENDLY]
+    assert "could not start" in caplog.text and "max_question_chars" in caplog.text
+    assert not any("not-a-number" in t or "Traceback" in t for t in _texts(at))
+
+
+def test_concurrent_uploads_of_one_name_keep_every_file_and_same_bytes_once(tmp_path):
+    folder = tmp_path / "sources"
+    tries, lost, errors = 200, 0, []
+    for i in range(tries):
+        barrier = threading.Barrier(2)
+        bodies = [PDF_BYTES + f"% try {i} session {s}\n".encode() for s in (0, 1)]
+        outcomes: list = [None, None]
+
+        def upload(s: int, barrier=barrier, outcomes=outcomes, bodies=bodies) -> None:
+            barrier.wait()
+            try:
+                outcomes[s] = save_pdf(folder, "report.pdf", bodies[s])
+            except Exception as exc:  # collected: any exception is a failed upload
+                errors.append(exc)
+
+        threads = [threading.Thread(target=upload, args=(s,)) for s in (0, 1)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        names = [o.saved_as for o in outcomes if o is not None and o.ok]
+        if len(set(names)) != 2 or [(folder / n).read_bytes() for n in names] != [o_body for o_body in bodies]:
+            lost += 1
+    assert (errors, lost) == ([], 0)
+    assert len(list(folder.glob("report*.pdf"))) == 2 * tries and not list(folder.glob(".*"))
+
+    # The same bytes from two sessions at once: one copy, the other told where it is.
+    same = PDF_BYTES + b"% identical\n"
+    barrier = threading.Barrier(2)
+    results: list = []
+
+    def same_upload(name: str) -> None:
+        barrier.wait()
+        results.append(save_pdf(folder, name, same))
+
+    threads = [threading.Thread(target=same_upload, args=(n,)) for n in ("x.pdf", "y.pdf")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert sorted(r.ok for r in results) == [False, True]
+    assert any("already in the sources as" in r.message for r in results)

@@ -113,3 +113,33 @@ def test_bench_refuses_bad_sizes(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert main(["bench", "--scale", "many", "--scale-only"]) == 2
     assert "--scale" in capsys.readouterr().err
+
+
+def test_rebuild_load_sessions_ask_until_the_rebuild_ends_and_report_it():
+    import threading
+    import time
+
+    from app.bench_rebuild import SESSIONS, _during, _sessions, format_rebuild_load
+
+    asked: list[str] = []
+    lock = threading.Lock()
+
+    class CountingEngine:
+        def ask(self, question: str):
+            with lock:
+                asked.append(question)
+            time.sleep(0.005)
+
+    questions = [f"q{i}" for i in range(8)]
+    assert len(_sessions(CountingEngine(), questions, lambda i: i >= 3)) == 3 * SESSIONS
+    assert len(set(asked)) > 3  # the sessions start from different questions
+    during = _during(CountingEngine(), questions, lambda: time.sleep(0.3), lambda m: None, "fake")
+    assert during["n"] >= SESSIONS and during["rebuild_s"] >= 0.3 and during["p95_ms"] >= during["p50_ms"]
+    failed = _during(CountingEngine(), questions, lambda: 1 / 0, lambda m: None, "fake")
+    assert "ZeroDivisionError" in failed["error"]
+    report = {"sessions": SESSIONS, "idle": during, "rebuild_in_thread": during, "rebuild_in_process": during,
+              "p95_ratio": {"in_thread": 1.9, "in_process": 2.5}, "target_p95_ratio": 2.0}
+    text = format_rebuild_load(report)
+    assert "p95 2.5x idle" in text and text.endswith("missed")
+    args = build_parser().parse_args(["bench", "--rebuild-load", "--index-dir", "/tmp/x"])
+    assert args.rebuild_load and args.index_dir == "/tmp/x"

@@ -22,6 +22,7 @@ from app.answer.answerability import Answerability, Thresholds, decide, wordpiec
 from app.answer.compose import ScoredUnit, choose_units, normalised, score_units, term_overlap
 from app.answer.details import detail_near
 from app.answer.query import QuestionError, Turn, clean_question, content_words, expand, is_crisis, prepare
+from app.answer.question_check import language_note
 from app.answer.rerank import CrossEncoderReranker, Reranker
 from app.answer.sentences import DocSentence, SentenceTable
 from app.answer.token_match import TokenSpans
@@ -223,6 +224,7 @@ class Engine:
         answer.retrieved = found.passages
         if mode == "llm" and not answer.abstained:
             answer = self._llm_answer(text, prepared.standalone, found.passages, answer, on_chunk)
+        answer.notice = " ".join(x for x in (answer.notice, language_note(text)) if x)  # sources are English
         answer.timings = {"retrieve_ms": round((t1 - t0) * 1000, 1), "compose_ms": _ms(t1), "total_ms": _ms(t0)}
         answer.index_version, answer.settings_hash = meta["index_version"], meta["settings_hash"]
         return answer

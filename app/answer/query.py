@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from app.answer.question_check import unreadable
 from prompts import messages, vocabulary
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -23,7 +24,7 @@ _QUESTION_WORDS = {
 
 
 class QuestionError(ValueError):
-    """A question the engine refuses politely (empty, too long)."""
+    """A question the engine refuses politely (empty, too long, no readable word)."""
 
 
 def clean_question(text: str, limit: int) -> str:
@@ -33,6 +34,8 @@ def clean_question(text: str, limit: int) -> str:
         raise QuestionError(messages()["empty_question"])
     if len(text) > limit:
         raise QuestionError(messages()["question_too_long"].format(length=len(text), limit=limit))
+    if problem := unreadable(text):  # punctuation, emoji or zero-width only; broken characters
+        raise QuestionError(problem)
     return text
 
 

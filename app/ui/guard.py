@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import NoReturn, ParamSpec, TypeVar
 
 import streamlit as st
 
@@ -35,3 +35,11 @@ def friendly_errors(fn: Callable[P, R]) -> Callable[P, R | None]:
             return None
 
     return run
+
+
+def startup_failed() -> NoReturn:
+    """The app could not even start (an import or the settings failed): log why, show the plain
+    message and stop this run. Call it from an `except` block."""
+    log.exception("the app could not start")
+    st.error(FRIENDLY, icon=":material/error:")
+    st.stop()

@@ -1,4 +1,5 @@
-"""The index rebuild, run in a background thread so that questions keep being answered.
+"""The index rebuild, watched from a background thread so that questions keep being answered;
+the build itself runs in a child process (app/rebuild_process.py).
 
 One job per index folder and process (app/ui/resources.py caches it across sessions). The old
 index serves until the builder switches ACTIVE; pages then load the new version on their next run.
@@ -37,9 +38,10 @@ class RebuildStatus:
 
 
 def _default_ingest(*args: Any, **kwargs: Any) -> IngestReport:
-    from app.runtime import run_ingest  # imported late: it pulls in the builder and the embedder
+    # In a child process at lower priority with few threads, so that answers keep their speed.
+    from app.rebuild_process import run_ingest_in_child
 
-    return run_ingest(*args, **kwargs)
+    return run_ingest_in_child(*args, **kwargs)
 
 
 class RebuildJob:

@@ -4,6 +4,12 @@ character is escaped, so a passage always renders as the words it contains.
 The review's text is data, not markup: a '#', '*', '<b>', '$x$' or ':red[...]' in a passage must
 show as typed. CommonMark lets any ASCII punctuation be backslash-escaped, which also disarms
 Streamlit's extensions (':emoji:', ':color[...]', '$math$') because they start with punctuation.
+
+Escaping does not stop GitHub-flavoured autolinks: Streamlit's Markdown finds bare 'https://',
+'www.' and 'name@host' in the text *after* escapes are resolved, so a URL in a source would
+become a live link. A WORD JOINER (U+2060, invisible, no line break) inside each of those
+markers ('https:\u2060//', 'www\u2060.', '@\u2060') leaves the words as they read and nothing
+to link. Links the app makes itself (link_md with doi_url) are the only links.
 """
 
 from __future__ import annotations
@@ -14,11 +20,14 @@ from urllib.parse import quote
 _PUNCT = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
 _SPACES = re.compile(r"\s+")
 _DOI = re.compile(r"^10\.\d{4,9}/\S+$")
+WORD_JOINER = "\u2060"
+# In escaped text: 'http\:' or 'https\:' before '\/\/', 'www' before '\.', and every '\@'.
+_AUTOLINK = re.compile(r"(?i)https?\\:(?=\\/\\/)|www(?=\\\.)|\\@")
 
 
 def escape_md(text: str) -> str:
     """Text → Markdown that renders as exactly that text (line breaks kept)."""
-    escaped = _PUNCT.sub(r"\\\1", text)
+    escaped = _AUTOLINK.sub(lambda m: m.group(0) + WORD_JOINER, _PUNCT.sub(r"\\\1", text))
     # Two trailing spaces make a hard line break, so table rows and lists keep their lines;
     # leading spaces go, or four of them would turn a line into a code block.
     return "  \n".join(line.strip() for line in escaped.split("\n"))

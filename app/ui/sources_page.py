@@ -16,6 +16,10 @@ from ingest.discover import discover_sources
 from peerqa.records import IngestReport
 from peerqa.settings import Settings
 
+NOTHING_RECEIVED = (
+    f"No file was received. Choose one or more PDF files first. A file over {MAX_UPLOAD_BYTES // 1024 // 1024} MB, "
+    "or one whose transfer failed, is not received: it is marked in the file box above with the reason."
+)
 STATUS_TEXT = {"ok": "indexed", "failed": "failed", "duplicate": "duplicate", "skipped": "skipped"}
 
 
@@ -86,7 +90,9 @@ def _upload_form(sources_dir: Path) -> None:
     if not submitted:
         return
     if not files:
-        st.warning("Choose one or more PDF files first.")
+        # Also what a refused transfer looks like here: Streamlit rejects a file over the limit (or
+        # a transfer that failed) before the app sees it, and marks it in the file box.
+        st.warning(NOTHING_RECEIVED)
         return
     saved = 0
     for f in files if isinstance(files, list) else [files]:

@@ -3,13 +3,23 @@
 An upload is untrusted: its name may carry a path ('../../x.pdf'), hidden-file dots, spaces or
 shell characters, and its bytes may not be a PDF whatever the extension says. Only a checked
 PDF is written, under a sanitised name, atomically, never over a different existing file.
+
+Several sessions (and `peerqa` on the command line) may add files at once. Each upload is written
+to its own temporary file, then hard-linked to the final name: the link fails if that name exists,
+so a name is claimed exactly once and nothing is ever overwritten. The duplicate check and the
+claim run under a lock on the folder, so two sessions sending the same bytes keep one copy.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -64,12 +74,46 @@ def _same_bytes(folder: Path, digest: str) -> Path | None:
     return None
 
 
-def _free_name(folder: Path, name: str) -> str:
+def _candidates(name: str) -> Iterator[str]:
     stem, ext = name[: -len(".pdf")], ".pdf"
-    candidate, n = name, 2
-    while (folder / candidate).exists():
-        candidate, n = f"{stem}-{n}{ext}", n + 1
-    return candidate
+    yield name
+    n = 2
+    while True:
+        yield f"{stem}-{n}{ext}"
+        n += 1
+
+
+_process_lock = threading.Lock()  # flock is per open file, so threads of one server also take this
+
+
+@contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """An exclusive lock on the folder itself (no lock file to show up among the sources)."""
+    with _process_lock:
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+
+def _claim(tmp: Path, folder: Path, name: str) -> str:
+    """Link the temporary file to the first free name; never replaces an existing file."""
+    for candidate in _candidates(name):
+        try:
+            os.link(tmp, folder / candidate)
+            return candidate
+        except FileExistsError:
+            continue
+        except OSError:  # a file system without hard links: an exclusive create does the claiming
+            try:
+                with (folder / candidate).open("xb") as fh:
+                    fh.write(tmp.read_bytes())
+                return candidate
+            except FileExistsError:
+                continue
+    raise AssertionError("unreachable")
 
 
 def save_pdf(sources_dir: Path, name: str, data: bytes) -> UploadOutcome:
@@ -77,13 +121,21 @@ def save_pdf(sources_dir: Path, name: str, data: bytes) -> UploadOutcome:
     if problem:
         return UploadOutcome(original=name, message=problem)
     sources_dir.mkdir(parents=True, exist_ok=True)
-    existing = _same_bytes(sources_dir, hashlib.sha256(data).hexdigest())
-    if existing is not None:
-        return UploadOutcome(original=name, message=f"already in the sources as {existing.name}")
-    target = _free_name(sources_dir, safe_filename(name))
-    # A hidden temporary name: the ingest skips dot-files, so a half-written PDF is never read.
-    tmp = sources_dir / f".upload-{os.getpid()}-{target}"
-    tmp.write_bytes(data)
-    os.replace(tmp, sources_dir / target)
+    # A hidden, unique temporary name: the ingest skips dot-files, so a half-written PDF is never read.
+    fd, tmp_name = tempfile.mkstemp(prefix=".upload-", suffix=".part", dir=sources_dir)
+    tmp = Path(tmp_name)
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp makes it private; a source is as readable as any other
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        with _folder_lock(sources_dir):
+            existing = _same_bytes(sources_dir, hashlib.sha256(data).hexdigest())
+            if existing is not None:
+                return UploadOutcome(original=name, message=f"already in the sources as {existing.name}")
+            target = _claim(tmp, sources_dir, safe_filename(name))
+    finally:
+        tmp.unlink(missing_ok=True)
     renamed = f" (renamed from {name})" if target != PurePosixPath(name.replace("\\", "/")).name else ""
     return UploadOutcome(original=name, saved_as=target, message=f"saved as {target}{renamed}")
