@@ -212,7 +212,7 @@ def _write_row(row: dict[str, Any]) -> None:
 def _answer_jsonl(engine: Any, path: Path, filters: Any, k: int | None, mode: str) -> int:
     """Answer every line that can be answered; a line that cannot becomes {"id", "line", "error"}
     and the exit code is 3."""
-    from app.engine import QuestionError, Turn
+    from app.answer.engine import QuestionError, Turn
 
     failed = 0
     try:

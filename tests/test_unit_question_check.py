@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from app.engine import Engine, QuestionError
 
+from app.answer.engine import Engine, QuestionError
 from app.answer.question_check import language_note, mostly_foreign, unreadable
 from app.cli import main
 from index.builder import build_index

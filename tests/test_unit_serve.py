@@ -13,7 +13,7 @@ import time
 import pytest
 
 import app.runtime as runtime
-from index.store import read_active
+from index.store import load_index, read_active
 from peerqa.settings import Settings
 from tests.conftest import REPO
 from tests.fakes import FakeEmbedder
@@ -91,7 +91,7 @@ def test_serve_started_during_a_build_waits_for_it_and_serves_what_it_built(tmp_
     builds: list[str] = []
     real_ingest = runtime.run_ingest
     monkeypatch.setattr(runtime, "run_ingest", lambda s, *a, **kw: builds.append("serve") or real_ingest(s, *a, **kw))
-    monkeypatch.setattr(runtime, "open_index", lambda s, check_settings=True: runtime.load_index(s.index_dir))
+    monkeypatch.setattr(runtime, "open_index", lambda s, check_settings=True: load_index(s.index_dir))
     done: list[BaseException | None] = []
 
     with runtime.build_lock(settings.index_dir):  # "a first `peerqa ingest` is building"
@@ -99,7 +99,7 @@ def test_serve_started_during_a_build_waits_for_it_and_serves_what_it_built(tmp_
         waiter.start()
         deadline = time.monotonic() + 20
         while "waiting for it to finish" not in capsys.readouterr().err:
-            assert time.monotonic() < deadline and waiter.is_alive()
+            assert time.monotonic() < deadline and waiter.is_alive(), done
             time.sleep(0.05)
         assert waiter.is_alive() and read_active(settings.index_dir) is None
         # The other build publishes its index, then releases the lock.
