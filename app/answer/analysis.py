@@ -48,7 +48,9 @@ _RULES: list[tuple[str, re.Pattern[str]]] = [
     ("place", re.compile(r"^where\b|\bwhere (is|are|was|were|do|does|did|can)\b|\b(which|what) (country|countries|"
                          r"city|cities|county|counties|region|regions|state|states|hospital|hospitals|location|locations)\b|"
                          r"\bin what (country|city|county|region|setting)\b")),
-    ("list", re.compile(r"^(what|which) (are|were) (the )?(main |key |different |common |most )?[\w-]+s\b|"
+    ("list", re.compile(r"\b(what|which)\b.{0,40}\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\d{1,2}) "
+                        r"(main |key |core |different |common |broad )?[\w-]+s\b|"
+                        r"^(what|which) (are|were) (the |its |their )?(main |key |different |common |most )?[\w-]+s\b|"
                         r"\b(what|which) (kinds?|types?|sorts?|categories|forms|roles|barriers|themes|factors|challenges|"
                         r"benefits|topics|domains|phases|stages|elements|components|functions|tasks|duties|principles|"
                         r"recommendations|areas|ways|steps|levels|strategies|skills|values|activities|issues|facilitators|"
