@@ -170,3 +170,16 @@ def test_answer_quality_metrics_count_what_they_say():
     assert metrics.unbalanced_quotes([["He said “yes"]]) == 1
     assert metrics.dangling_anaphora(units) == 1 and metrics.dangling_anaphora([["Peer work helps."]]) == 0
     assert metrics.repeated_units(units, ["Another study disagreed. [2]"]) == 1
+
+
+def test_a_table_line_is_shown_under_its_caption(tmp_path, settings_factory):
+    folder = tmp_path / "sources"
+    folder.mkdir()
+    table = "Table 1: Roles of peer workers\tWhat they do\nAdvocacy\tSpeaking up for service users in reviews\n"
+    (folder / "t.txt").write_text("Roles\n\nPeer workers take many roles in services.\n\n" + table, encoding="utf-8")
+    settings = settings_factory(sources_dir=folder)
+    build_index(settings, FakeEmbedder())
+    engine = Engine(settings, load_index(settings.index_dir), FakeEmbedder())
+    rows = [s for s in engine.table.sentences if s.role == "row"]
+    assert rows and all(build_unit(engine.table, r).sentences[0].role == "caption" for r in rows)
+    assert build_unit(engine.table, rows[0]).sentences[0].text.startswith("Table 1")

@@ -19,6 +19,7 @@ from ingest.sentences import split_sentences
 
 # A list item as the sources print it: "- ...", "• ...", "1. ...", "(a) ...", "ii) ...".
 ITEM_START = re.compile(r"^\s*(?:[-•▪●◦*–]\s+|\(?\d{1,2}[.)]\s+|\(?[a-h][.)]\s+|\(?(?:i|ii|iii|iv|v|vi|vii|viii|ix|x)\)\s+)")
+CAPTION = re.compile(r"^\s*(?:Table|Figure)\s+\d+[.:]")
 # A sentence that introduces what follows: it ends in ":" or in "include", "such as", "the following".
 LEAD_IN_END = re.compile(r"(?::|\b(?:include|includes|included|including|such as|the following|as follows))\s*$", re.I)
 
@@ -37,7 +38,7 @@ class DocSentence:
     vector: int  # row in index.sentence_vectors, -1 when none was stored (very short sentences)
     pages: list[int]
     new_paragraph: bool  # a line break (or the start of a chunk at a paragraph) comes before it
-    role: str = "sentence"  # sentence | lead_in | item
+    role: str = "sentence"  # sentence | lead_in | item | caption (a table's title line) | row (a table's line)
 
     @property
     def page(self) -> int | None:
@@ -57,11 +58,14 @@ class SentenceTable:
     def build(cls, index: LoadedIndex) -> SentenceTable:
         vector_of = {(row, s, e): i for i, (row, s, e) in enumerate(index.sentence_spans)}
         found: dict[tuple[str, int, int], DocSentence] = {}
+        table_rows: dict[tuple[str, int, int], str] = {}  # table lines: "caption" (the first) or "row"
         gaps: dict[tuple[str, int], str] = {}  # (source, sentence start) -> the text just before it
         for row, chunk in enumerate(index.chunks):
             spans = split_sentences(chunk.text)
             for j, (s, e) in enumerate(spans):
                 key = (chunk.source_id, chunk.char_start + s, chunk.char_start + e)
+                if chunk.kind == "table":
+                    table_rows[key] = "caption" if CAPTION.match(chunk.text[s:e]) else "row"
                 if j > 0:
                     gaps[(chunk.source_id, key[1])] = chunk.text[spans[j - 1][1] : s]
                 sent = found.get(key)
@@ -82,7 +86,8 @@ class SentenceTable:
             gap = gaps.get((sent.source_id, sent.start))
             if gap is not None:
                 sent.new_paragraph = "\n" in gap
-            sent.role = "item" if ITEM_START.match(sent.text) else "sentence"
+            sent.role = table_rows.get((sent.source_id, sent.start, sent.end)) or (
+                "item" if ITEM_START.match(sent.text) else "sentence")
             for row in sent.rows:
                 by_row[row].append(i)
         for i, sent in enumerate(ordered):

@@ -87,6 +87,10 @@ def _items_after(table: SentenceTable, lead: DocSentence) -> list[DocSentence]:
 def build_unit(table: SentenceTable, anchor: DocSentence) -> Unit:
     """The unit around `anchor`: its antecedent, its list, its quotation's end."""
     sentences = [anchor]
+    if anchor.role == "row":
+        # A table line alone is a cell: show it under the table's caption.
+        caption = _caption_of(table, anchor)
+        return Unit([caption, anchor] if caption is not None else [anchor], anchor)
     if anchor.role == "item":
         # An item alone answers nothing: show it under its lead-in with the rest of the list.
         lead = _lead_in_of(table, anchor)
@@ -142,6 +146,13 @@ def _what_follows(table: SentenceTable, lead: DocSentence, max_words: int = 80) 
             break
         cur = table.neighbour(cur, +1)
     return out
+
+
+def _caption_of(table: SentenceTable, row: DocSentence) -> DocSentence | None:
+    cur = table.neighbour(row, -1)
+    while cur is not None and cur.role == "row":
+        cur = table.neighbour(cur, -1)
+    return cur if cur is not None and cur.role == "caption" else None
 
 
 def _lead_in_of(table: SentenceTable, item: DocSentence) -> DocSentence | None:
