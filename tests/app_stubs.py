@@ -109,4 +109,24 @@ class StubEngine:
             return Answer(question=question, answer=SIGNPOST, abstained=True, notice="signpost")
         if "salary" in question and not (filters and filters.section):
             return abstained_answer(question)
+        if "respite" in question and filters and filters.section:
+            return widened_answer(question, filters.section)
+        if "beds" in question:
+            return partial_answer(question)
         return cited_answer(question)
+
+
+def partial_answer(question: str) -> Answer:
+    """The topic is covered, the figure asked for is not (coverage "partial")."""
+    lead = "The review does not give the number asked for. What it does say about peer respite:"
+    base = cited_answer(question)
+    sentences = [AnswerSentence(text=lead, citations=[], role="notice", unit=-1), *base.sentences]
+    return base.model_copy(update={"answer": f"{lead} {base.answer}", "sentences": sentences, "abstained": True,
+                                   "coverage": "partial", "notice": "The review covers this topic but does not "
+                                   "give the number asked for; the passages below are what it does say."})
+
+
+def widened_answer(question: str, section: str) -> Answer:
+    msg = f"The section {section} does not appear to cover this; the nearest evidence is in: Context."
+    return Answer(question=question, answer=msg, abstained=True, notice=msg, widen=True, suggestions=["Context"],
+                  index_version="v-test")

@@ -634,3 +634,24 @@ def test_concurrent_uploads_of_one_name_keep_every_file_and_same_bytes_once(tmp_
         t.join(10)
     assert sorted(r.ok for r in results) == [False, True]
     assert any("already in the sources as" in r.message for r in results)
+
+
+def test_a_partial_answer_is_a_notice_with_the_evidence_below_it(chat):
+    at, _engine, _ = _ask_first(chat, "How many beds does a peer respite house have?")
+    assert [w.value for w in at.warning] == [escape_md("The review does not give the number asked for. "
+                                                         "What it does say about peer respite:")]
+    assert len(at.expander) == 1 and not at.exception  # the cited passage is still there to check
+
+
+def test_a_filter_that_hides_the_evidence_offers_to_search_everywhere(chat):
+    at, engine, _ = chat
+    at.selectbox(key="filter_section").select("Findings › Training").run()
+    _ask(at, "What is peer respite?")
+    assert any("does not appear to cover this" in i.value for i in at.info)
+    widen = next(b for b in at.button if (b.key or "").startswith("widen-"))
+    assert widen.label == "Search all sections"
+    widen.click().run()
+    last = engine.calls[-1]
+    assert (last.question, last.filters.section) == ("What is peer respite?", "")
+    assert at.selectbox(key="filter_section").value == ""
+    assert not at.exception

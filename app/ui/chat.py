@@ -15,7 +15,7 @@ from app.ui.citations import render_citation
 from app.ui.feedback_form import render_feedback
 from app.ui.protocols import AnswerEngine
 from app.ui.safe_text import escape_md
-from app.ui.sidebar import Choice
+from app.ui.sidebar import SECTION_KEY, SOURCE_KEY, Choice
 from app.ui.state import Exchange, Request
 from peerqa.records import Answer
 
@@ -116,8 +116,18 @@ def render_answer(ex: Exchange, store: FeedbackStore, sources_dir: Path) -> None
     if answer.notice == "signpost":
         st.info(escape_md(answer.answer), icon=":material/support:")
         return  # not an evidence answer: nothing to cite or rate
-    st.markdown(answer_markdown(answer))
-    if answer.notice:
+    if answer.widen:
+        # The filter hid the evidence: say so plainly and offer the whole index.
+        st.info(escape_md(answer.answer), icon="🔎")
+        st.button("Search all sections", key=f"widen-{ex.id}", on_click=_search_everywhere, args=(ex.question,),
+                  type="primary")
+    elif answer.coverage == "partial":
+        lead = next((s.text for s in answer.sentences if s.role == "notice"), "")
+        st.warning(escape_md(lead or answer.notice), icon="⚠️")
+        st.markdown(answer_markdown(answer))
+    else:
+        st.markdown(answer_markdown(answer))
+    if answer.notice and not answer.widen and answer.coverage != "partial":
         st.caption(escape_md(answer.notice))
     if answer.abstained and answer.suggestions:
         st.markdown("**Ask again within one of the nearest sections:**")
@@ -135,15 +145,28 @@ def render_answer(ex: Exchange, store: FeedbackStore, sources_dir: Path) -> None
 
 def answer_markdown(answer: Answer) -> str:
     """An extractive answer as one bullet per quoted sentence with its bold [n]: the sentences come
-    from different passages, and a run-on paragraph of them is hard to read. Other answers
-    (LLM prose, abstentions) show as written."""
-    cited = answer.sentences and all(s.citations for s in answer.sentences)
-    if answer.mode != "extractive" or answer.abstained or not cited:
+    from different passages, and a run-on paragraph of them is hard to read. A list's items are
+    nested under their lead-in. Other answers (LLM prose, abstentions) show as written; a partial
+    answer shows its quoted sentences (its first line, the engine's own words, is the notice)."""
+    quoted = [s for s in answer.sentences if s.role != "notice"]
+    cited = quoted and all(s.citations for s in quoted)
+    if answer.mode != "extractive" or (answer.abstained and answer.coverage != "partial") or not cited:
         return escape_md(answer.answer)
-    return "\n".join(
-        f"- {escape_md(' '.join(s.text.split()))} " + " ".join(f"**\\[{n}\\]**" for n in s.citations)
-        for s in answer.sentences
-    )
+    lines = []
+    for s in quoted:
+        text = " ".join(s.text.split())
+        if s.role == "item":
+            text = text.lstrip("-•▪●◦* ")
+        marks = " ".join(f"**\\[{n}\\]**" for n in s.citations)
+        lines.append(("    - " if s.role == "item" else "- ") + f"{escape_md(text)} {marks}")
+    return "\n".join(lines)
+
+
+def _search_everywhere(question: str) -> None:
+    """Clear the sidebar's filters and ask the same question of the whole index."""
+    st.session_state[SECTION_KEY] = ""
+    st.session_state[SOURCE_KEY] = ""
+    state.queue(question)
 
 
 def _scope(filters: Filters, source_label: str) -> str:
