@@ -313,3 +313,24 @@ def test_sources_upload_and_rebuild_while_questions_are_answered(server, context
         new.locator(EXPANDER).nth(i).locator("summary").click()
     new.get_by_text("Connemara_Equine_Study.pdf", exact=False).first.wait_for()
     _shot(ask, "10-answer-from-new-index")
+
+
+def test_a_filter_that_hides_the_evidence_says_so_and_searches_everywhere(server, context):
+    page = context.new_page()
+    page.goto(server.url, timeout=60_000)
+    page.wait_for_selector(CHAT_INPUT, timeout=FIRST_PAGE_MS)
+    # Choose the Training section in the sidebar's picker, then ask about something it does not cover.
+    picker = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first
+    picker.click()
+    page.keyboard.type("Training")
+    page.get_by_role("option", name=re.compile(r"Development and Implementation › Training$")).first.click()
+    answer = _ask(page, "What is peer respite?", 0)
+    text = answer.inner_text()
+    assert "Training does not appear to cover this" in text and "Peer Respite" in text
+    _shot(page, "20-filter-notice")
+    page.get_by_role("button", name="Search all sections").click()
+    page.wait_for_function(f"document.querySelectorAll('{MESSAGE}').length >= 4", timeout=ANSWER_MS)
+    second = page.locator(MESSAGE).nth(3)
+    second.locator('[aria-label="Thumbs up"]').wait_for(timeout=ANSWER_MS)
+    assert "[1]" in second.inner_text() and "respite" in second.inner_text().lower()
+    _shot(page, "21-searched-everywhere")

@@ -118,12 +118,12 @@ def render_answer(ex: Exchange, store: FeedbackStore, sources_dir: Path) -> None
         return  # not an evidence answer: nothing to cite or rate
     if answer.widen:
         # The filter hid the evidence: say so plainly and offer the whole index.
-        st.info(escape_md(answer.answer), icon="🔎")
+        st.info(escape_md(answer.answer), icon=":material/travel_explore:")
         st.button("Search all sections", key=f"widen-{ex.id}", on_click=_search_everywhere, args=(ex.question,),
                   type="primary")
     elif answer.coverage == "partial":
         lead = next((s.text for s in answer.sentences if s.role == "notice"), "")
-        st.warning(escape_md(lead or answer.notice), icon="⚠️")
+        st.warning(escape_md(lead or answer.notice), icon=":material/info:")
         st.markdown(answer_markdown(answer))
     else:
         st.markdown(answer_markdown(answer))
