@@ -54,3 +54,15 @@ class FakeEmbedder:
             vecs = np.vstack([self._vec(w) for w in words]) if words else np.zeros((0, self.dim))
             tokens.append(TokenEmbedding(ids=ids, tokens=words, vectors=vecs.astype("float32")))
         return vectors, tokens
+
+
+def engine_over_text(settings, name: str, text: str):  # type: ignore[no-untyped-def]
+    """A real Engine over one text file built with the fake embedder (no model)."""
+    from app.answer.engine import Engine
+    from index.builder import build_index
+    from index.store import load_index
+
+    settings.sources_dir.mkdir(parents=True, exist_ok=True)
+    (settings.sources_dir / name).write_text(text, encoding="utf-8")
+    build_index(settings, FakeEmbedder())
+    return Engine(settings, load_index(settings.index_dir), FakeEmbedder())

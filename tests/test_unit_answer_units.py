@@ -8,15 +8,13 @@ import pytest
 from app.answer.analysis import analyse, answer_type, unit_of
 from app.answer.answerability import Thresholds, decide
 from app.answer.details import detail_near, has_type
-from app.answer.engine import Engine, Turn
+from app.answer.engine import Turn
 from app.answer.sentences import SentenceTable
 from app.answer.units import build_unit, opens_with_anaphor, quotes_balanced
 from eval import metrics
 from eval.calibration import calibrate, folds
 from index.bm25 import tokenize
-from index.builder import build_index
-from index.store import load_index
-from tests.fakes import FakeEmbedder
+from tests.fakes import engine_over_text
 
 pytestmark = pytest.mark.unit
 
@@ -56,13 +54,8 @@ Peer respite houses offer a short stay in a home-like setting run by peer worker
 
 
 @pytest.fixture
-def engine(tmp_path, settings_factory):
-    folder = tmp_path / "sources"
-    folder.mkdir()
-    (folder / "notes.txt").write_text(DOC, encoding="utf-8")
-    settings = settings_factory(sources_dir=folder)
-    build_index(settings, FakeEmbedder())
-    return Engine(settings, load_index(settings.index_dir), FakeEmbedder())
+def engine(settings_factory):
+    return engine_over_text(settings_factory(), "notes.txt", DOC)
 
 
 def test_a_lead_in_takes_its_whole_list_and_an_item_brings_its_lead_in(engine):
@@ -172,14 +165,9 @@ def test_answer_quality_metrics_count_what_they_say():
     assert metrics.repeated_units(units, ["Another study disagreed. [2]"]) == 1
 
 
-def test_a_table_line_is_shown_under_its_caption(tmp_path, settings_factory):
-    folder = tmp_path / "sources"
-    folder.mkdir()
+def test_a_table_line_is_shown_under_its_caption(settings_factory):
     table = "Table 1: Roles of peer workers\tWhat they do\nAdvocacy\tSpeaking up for service users in reviews\n"
-    (folder / "t.txt").write_text("Roles\n\nPeer workers take many roles in services.\n\n" + table, encoding="utf-8")
-    settings = settings_factory(sources_dir=folder)
-    build_index(settings, FakeEmbedder())
-    engine = Engine(settings, load_index(settings.index_dir), FakeEmbedder())
+    engine = engine_over_text(settings_factory(), "t.txt", "Roles\n\nPeer workers take many roles in services.\n\n" + table)
     rows = [s for s in engine.table.sentences if s.role == "row"]
     assert rows and all(build_unit(engine.table, r).sentences[0].role == "caption" for r in rows)
     assert build_unit(engine.table, rows[0]).sentences[0].text.startswith("Table 1")

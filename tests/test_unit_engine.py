@@ -9,24 +9,17 @@ import pytest
 
 from app.answer.engine import Engine, Filters, QuestionError, Turn
 from app.answer.query import expand, prepare
-from index.builder import build_index
-from index.store import load_index
 from prompts import PromptError, check_placeholders, messages
 from tests.conftest import REPO
-from tests.fakes import FakeEmbedder
+from tests.fakes import engine_over_text
 from tests.test_unit_ingest import MINI_DOC
 
 pytestmark = pytest.mark.unit
 
 
 @pytest.fixture
-def engine(tmp_path, settings_factory):
-    folder = tmp_path / "sources"
-    folder.mkdir()
-    (folder / "mini.txt").write_text(MINI_DOC, encoding="utf-8")
-    settings = settings_factory(sources_dir=folder)
-    build_index(settings, FakeEmbedder())
-    return Engine(settings, load_index(settings.index_dir), FakeEmbedder())
+def engine(settings_factory):
+    return engine_over_text(settings_factory(), "mini.txt", MINI_DOC)
 
 
 def test_bad_questions_are_refused_politely(engine):

@@ -10,10 +10,8 @@ import pytest
 from app.answer.engine import Engine, QuestionError
 from app.answer.question_check import language_note, mostly_foreign, unreadable
 from app.cli import main
-from index.builder import build_index
-from index.store import load_index
 from prompts import messages
-from tests.fakes import FakeEmbedder
+from tests.fakes import engine_over_text
 from tests.test_unit_ingest import MINI_DOC
 
 pytestmark = pytest.mark.unit
@@ -32,13 +30,8 @@ ENGLISH = ["What did Smith et al. find about peer support?", "CAMHS?", "Is the r
 
 
 @pytest.fixture
-def engine(tmp_path, settings_factory):
-    folder = tmp_path / "sources"
-    folder.mkdir()
-    (folder / "mini.txt").write_text(MINI_DOC, encoding="utf-8")
-    settings = settings_factory(sources_dir=folder)
-    build_index(settings, FakeEmbedder())
-    return Engine(settings, load_index(settings.index_dir), FakeEmbedder())
+def engine(settings_factory):
+    return engine_over_text(settings_factory(), "mini.txt", MINI_DOC)
 
 
 @pytest.mark.parametrize("question", NO_WORDS)
