@@ -24,6 +24,7 @@ from index.embedder import Embedder
 from index.late_interaction import TokenEmbedding
 from index.search import HybridSearcher
 from index.store import LoadedIndex
+from ingest.references import cited_in
 from peerqa.records import SECTION_SEP, Answer, AnswerSentence, Chunk, Citation, Passage
 from peerqa.settings import Settings
 from prompts import messages
@@ -221,7 +222,7 @@ class Engine:
         citations = []
         for rank, n in sorted(numbers.items(), key=lambda x: x[1]):
             p = passages[rank]
-            studies = [self.index.references[r] for r in p.chunk.cites if r in self.index.references]
+            studies = cited_in(quotes[n], p.chunk.cites, self.index.references)  # the quoted sentences' own
             citations.append(Citation(n=n, passage=p, quote=" … ".join(quotes[n]), studies=studies))
         text = " ".join(f"{s.text} [{s.citations[0]}]" for s in out_sentences)
         return Answer(question=question, answer=text, sentences=out_sentences, citations=citations)
