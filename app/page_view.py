@@ -48,6 +48,7 @@ class RenderedPage:
     quotes: int = 0  # quoted sentences asked for
     note: str = ""  # why there is no (or only a partial) highlight
     seconds: float = 0.0
+    excerpt: bytes = b""  # PNG of the highlighted lines with some context, to show first (empty: none)
 
 
 def find_source_file(sources_dir: Path, name: str) -> Path | None:
@@ -239,8 +240,12 @@ def render_page(path: Path, printed: int, quotes: list[str] | None = None, scale
         for box in boxes:
             draw.rectangle(box, fill=HIGHLIGHT_RGBA)
         image = Image.alpha_composite(image.convert("RGBA"), overlay).convert("RGB")
-    buf = io.BytesIO()
-    image.save(buf, format="PNG", optimize=False, compress_level=3)  # fast over small
+    excerpt = b""
+    if boxes:
+        margin = 60 * scale / DEFAULT_SCALE
+        top = max(0, int(min(b[1] for b in boxes) - margin))
+        bottom = min(image.height, int(max(b[3] for b in boxes) + margin))
+        excerpt = _png(image.crop((0, top, image.width, bottom)))
     note = ""
     if quotes and not has_text:
         note = NO_TEXT_NOTE
@@ -249,10 +254,16 @@ def render_page(path: Path, printed: int, quotes: list[str] | None = None, scale
     elif quotes and located < len(quotes):
         note = f"{located} of the {len(quotes)} quoted sentences were found on this page and are highlighted."
     return RenderedPage(
-        png=buf.getvalue(), width=image.width, height=image.height, page_index=index, printed=printed,
+        png=_png(image), excerpt=excerpt, width=image.width, height=image.height, page_index=index, printed=printed,
         pages=len(page_numbers(path)), boxes=boxes, located=located, quotes=len(quotes), note=note,
         seconds=round(time.perf_counter() - t0, 3),
     )
+
+
+def _png(image) -> bytes:  # type: ignore[no-untyped-def]
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", optimize=False, compress_level=3)  # fast over small
+    return buf.getvalue()
 
 
 def _to_pixels(rect: tuple[float, float, float, float], width: float, height: float, scale: float,

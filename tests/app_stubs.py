@@ -109,4 +109,7 @@ class StubEngine:
             return Answer(question=question, answer=SIGNPOST, abstained=True, notice="signpost")
         if "salary" in question and not (filters and filters.section):
             return abstained_answer(question)
+        if "pension" in question:  # abstains in any scope; its nearest sections include the one searched
+            return abstained_answer(question).model_copy(
+                update={"suggestions": ["Findings › Training", "Findings › Training › Costs", "Context"]})
         return cited_answer(question)

@@ -61,7 +61,8 @@ CONTENTS: list[tuple[tuple[str, ...], str | None]] = [
     ((F, SI), None),
     ((F, SI, "Decision-Making and Advance Care Planning"), "Cleary and colleagues"),
     ((F, SI, "Open Dialogue"), "The Open Dialogue (OD) model"),
-    ((F, SI, CIDS), None),
+    # A group whose first passages sit in a sub-section the contents page does not list.
+    ((F, SI, CIDS), "Many people experiencing a mental health crisis"),
     ((F, SI, "Suicide Prevention"), "Two scoping reviews have focused attention"),
     ((F, SI, "Medication"), "A single study using a quasi-experimental"),
     ((F, SI, "Activity/Employment"), "Engaging in meaningful and active employment"),
@@ -92,7 +93,7 @@ def _norm(text: str) -> str:
 
 
 def label_check(chunks: list[Chunk]) -> tuple[int, int, list[str]]:
-    """(contents entries labelled right, entries, what is wrong). Entries are checked in reading
+    """(headings labelled right, headings, what is wrong): the contents entries and EXTRAS. They are checked in reading
     order; each one's range runs from the passage holding its opening words to the next opening."""
     body = sorted((c for c in chunks if c.section_path and c.section_path[0] != "References"),
                   key=lambda c: c.char_start)
@@ -122,15 +123,16 @@ def label_check(chunks: list[Chunk]) -> tuple[int, int, list[str]]:
             children = [p for p in entries if p[: len(path)] == path and len(p) > len(path)]
             if not children or any(ch in wrong for ch in children):
                 wrong.add(path)
-    right = sum(1 for p in entries if p not in wrong)
-    return right, len(entries), problems
+    headings = entries + [p for p, _o in EXTRAS]
+    right = sum(1 for p in headings if p not in wrong)
+    return right, len(headings), problems
 
 
 def test_every_contents_entry_has_its_passages_under_the_right_parent(review_index):
     settings, _ = review_index
     index = open_index(settings)
     right, total, problems = label_check(index.chunks)
-    print(f"contents entries labelled right: {right}/{total} ({right / total:.0%})")
+    print(f"contents headings labelled right: {right}/{total} ({right / total:.1%})")
     assert problems == [] and right == total
 
 

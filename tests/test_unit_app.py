@@ -83,7 +83,7 @@ def test_the_cited_sentence_is_highlighted_and_the_rest_stays_text():
 def test_extractive_answers_show_one_sentence_per_line_and_prose_stays_prose():
     answer = cited_answer("q")
     assert _render(answer_markdown(answer)).count("<li>") == 1
-    assert "<strong>[1]</strong>" in _render(answer_markdown(answer))
+    assert '<a href="#peerqa-cite-1"><strong>[1]</strong></a>' in _render(answer_markdown(answer))
     prose = answer.model_copy(update={"mode": "llm", "answer": "Training *matters* [1]."})
     assert answer_markdown(prose) == escape_md("Training *matters* [1].")
     assert answer_markdown(abstained_answer("q")) == escape_md(abstained_answer("q").answer)
@@ -359,7 +359,7 @@ def test_an_answer_shows_its_citations_passage_page_pdf_and_studies(chat):
     user, assistant = at.chat_message
     assert user.markdown[0].value == escape_md("What training do peer support workers need?")
     # One bullet per quoted sentence, its [n] in bold.
-    assert assistant.markdown[0].value == f"- {escape_md(QUOTE)} **\\[1\\]**"
+    assert assistant.markdown[0].value == f"- {escape_md(QUOTE)} [**\\[1\\]**](#peerqa-cite-1)"
     (expander,) = at.expander
     assert expander.label == escape_md("[1] Training · p. 46")
     captions = [c.value for c in expander.caption]
@@ -370,6 +370,7 @@ def test_an_answer_shows_its_citations_passage_page_pdf_and_studies(chat):
     assert passage == highlight(PASSAGE, QUOTE)
     assert "Smith et al\\. \\(2020\\)" in studies and "(https://doi.org/10.1000/jp%282020%291)" in studies
     assert [b.label for b in expander.get("download_button")] == ["Download the report (PDF)"]
+    assert [b.label for b in expander.button] == ["Show page 46 with the sentence highlighted"]
     assert len(at.feedback) == 1
     # No element may render raw HTML: document text is data.
     assert not any(getattr(m, "allow_html", False) for m in at.markdown)
@@ -410,7 +411,8 @@ def test_sidebar_shows_the_index_and_its_filters_reach_the_engine(chat):
     status = at.sidebar.caption[0].value.split("  \n")
     assert status == [escape_md("1 source(s) · 3 passages"), escape_md("Model: all-MiniLM-L6-v2"),
                       escape_md("Built 01 Jan 2025, 09:30 UTC in 62 s")]
-    assert at.selectbox(key="filter_section").options == ["All sections", "Context", "Findings", "Findings › Training"]
+    assert at.selectbox(key="filter_section").options == [
+        "All sections", "Context", "Findings", "Training — in Findings"]  # own name first, then where it sits
     assert not at.radio  # no LLM configured: no mode to choose
     at.selectbox(key="filter_section").set_value("Findings › Training")
     at.selectbox(key="filter_source").set_value("src1").run()
@@ -530,3 +532,41 @@ def test_the_app_explains_when_there_is_no_index_yet(tmp_path, monkeypatch):
     at = AppTest.from_file(str(REPO / "app" / "streamlit_app.py"), default_timeout=TIMEOUT).run()
     assert not at.exception
     assert "No index has been built yet" in at.info[0].value
+
+
+def test_a_suggestion_sets_the_sidebar_and_an_abstention_never_offers_the_section_just_searched(chat):
+    at, engine, _ = _ask_first(chat, "What is the pension?")
+    offered = [b.label for b in at.button if (b.key or "").startswith("suggest-")]
+    assert offered == [escape_md("Findings › Training"), escape_md("Findings › Training › Costs"), "Context"]
+    next(b for b in at.button if b.label == escape_md("Findings › Training")).click().run()
+    # The sidebar shows the filter the answer used, and so do the next questions.
+    assert at.selectbox(key="filter_section").value == "Findings › Training"
+    assert escape_md("Searching in Findings › Training") in [c.value for c in at.sidebar.caption]
+    assert engine.calls[-1].filters.section == "Findings › Training" and engine.calls[-1].history == []
+    # Abstaining again there: neither that section nor one inside it is offered; all sections is.
+    last = [b for b in at.button if (b.key or "").startswith("suggest-")][-2:]
+    assert [b.label for b in last] == ["Context", "Ask again in all sections"]
+    last[1].click().run()
+    assert engine.calls[-1].filters.section == "" and at.selectbox(key="filter_section").value == ""
+    assert engine.calls[-1].history == []  # the same question again, not a follow-up to itself
+
+
+def test_sections_to_offer_and_section_labels():
+    from app.ui.chat import sections_to_offer
+    from app.ui.sidebar import section_option_label
+
+    got = sections_to_offer(["Findings › Training", "Findings › Training › Costs", "Findings › Trainings", "Context"],
+                            "Findings › Training")
+    assert got == ["Findings › Trainings", "Context"]
+    assert sections_to_offer(["A", "B"], "") == ["A", "B"]
+    assert section_option_label("Findings › Development and Implementation › Training") == \
+        "Training — in Findings › Development and Implementation"
+    assert section_option_label("Context") == "Context" and section_option_label("") == "All sections"
+
+
+def test_show_page_opens_the_cited_page_or_says_why_not(chat):
+    at, _, _ = _ask_first(chat, "What training do peer support workers need?")
+    at.expander[0].button[0].click().run()
+    assert not at.exception
+    # The stub source has one page; the citation says p. 46: a clear message, not a traceback.
+    assert any("review.pdf has no page 46 (its pages are numbered 1–1)" in w.value.replace("\\", "") for w in at.warning)

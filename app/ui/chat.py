@@ -68,8 +68,8 @@ def _ask(engine: AnswerEngine, request: Request, choice: Choice) -> Exchange | N
     with st.chat_message("user"):
         st.markdown(escape_md(request.question))
     context = state.history()
-    if request.reask and context and context[-1].question == request.question:
-        context = context[:-1]  # a re-ask within a section is the same question, not a follow-up to itself
+    while request.reask and context and context[-1].question == request.question:
+        context = context[:-1]  # a re-ask in another scope is the same question, not a follow-up to itself
     try:
         if choice.mode == "llm":
             answer = _ask_streaming(engine, request.question, context, filters)

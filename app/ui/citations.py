@@ -110,8 +110,10 @@ def _page_dialog(c: Citation, path: Path, chunks: list[Chunk]) -> None:
                          f"in the file) · {ch.section or '(no section)'}"))
     if shown.note:
         st.info(escape_md(shown.note), icon=":material/info:")
-    else:
-        st.caption("The quoted sentences are highlighted in yellow.")
+    if shown.excerpt:
+        st.caption("The quoted sentences are highlighted in yellow. Where they are on the page:")
+        st.image(shown.excerpt, width="stretch", alt=f"The quoted lines on page {shown.printed}")
+        st.caption("The whole page:")
     st.image(shown.png, width="stretch", alt=f"Page {shown.printed} of {ch.source_path}")
 
 

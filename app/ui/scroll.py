@@ -11,7 +11,7 @@ import streamlit as st
 
 # Installed once per page (window flag): one click listener for every [n] on the page. The link
 # names the citation; the expander is the one in the same chat message whose label starts "[n] ".
-_LINKS = """
+_LINKS = r"""
 <script>
 (function () {
   const w = window.parent && window.parent.document ? window.parent : window;
@@ -22,12 +22,14 @@ _LINKS = """
     if (!link) return;
     event.preventDefault();
     event.stopPropagation();
-    const n = (link.getAttribute("href").match(/peerqa-cite-(\\d+)$/) || [])[1];
+    const n = (link.getAttribute("href").match(/peerqa-cite-(\d+)$/) || [])[1];
     const message = link.closest('[data-testid="stChatMessage"]');
     if (!n || !message) return;
     for (const exp of message.querySelectorAll('[data-testid="stExpander"]')) {
       const summary = exp.querySelector("summary");
-      if (!summary || !summary.innerText.trim().startsWith("[" + n + "]")) continue;
+      // The label reads "[n] Section · p. 46" after the chevron icon's own text.
+      const label = summary ? (summary.innerText.match(/\[(\d+)\]/) || [])[1] : null;
+      if (label !== n) continue;
       const details = exp.querySelector("details");
       if (details && !details.open) summary.click();
       exp.scrollIntoView({behavior: "smooth", block: "start"});
@@ -41,7 +43,7 @@ _LINKS = """
 
 # Scrolls the newest assistant message's top into view, a few times while the rest of the page
 # (citations, feedback) is still being drawn below it.
-_SCROLL = """
+_SCROLL = r"""
 <script>
 (function () {
   const w = window.parent && window.parent.document ? window.parent : window;

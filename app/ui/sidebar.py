@@ -75,13 +75,11 @@ def section_option_label(path: str) -> str:
     return f"{own} — in {SECTION_SEP.join(parents)}" if parents else own
 
 
-# The sidebar is narrow: let the section picker and its list wrap whole paths instead of
-# cutting them off ("Findings › Development and Imp…").
+# The sidebar is narrow: the section list opens wider than it (over the page), so whole paths
+# show instead of "Findings › Development and Imp…". Rows cannot wrap: the list is virtualised
+# with a fixed row height.
 _WRAP_CSS = """<style>
-section[data-testid="stSidebar"] div[data-baseweb="select"] div { white-space: normal !important;
-  overflow: visible !important; text-overflow: clip !important; }
-div[data-baseweb="popover"] li[role="option"] { white-space: normal !important; height: auto !important;
-  overflow-wrap: anywhere; }
+div[data-trigger="ComboBox"] { width: max-content !important; max-width: min(60rem, 92vw) !important; }
 </style>"""
 
 
