@@ -165,7 +165,7 @@ def query_figures(settings: Settings, questions: list[str], log: Log) -> dict[st
     log(f"warm queries: {len(questions)} questions")
     times: list[float] = []
     abstained = skipped = 0
-    cited: list[tuple[str, int, str]] = []  # (source file, printed page, quote) for the page figure
+    cited: list[tuple[str, Any, str]] = []  # (source file, chunk, quote) for the page figure
     for q in questions:
         t0 = time.perf_counter()
         try:
@@ -177,7 +177,7 @@ def query_figures(settings: Settings, questions: list[str], log: Log) -> dict[st
         abstained += answer.abstained
         first = answer.citations[0] if answer.citations else None
         if first is not None and first.passage.chunk.page_start and len(cited) < PAGE_RENDERS:
-            cited.append((first.passage.chunk.source_path, first.passage.chunk.page_start, first.quote))
+            cited.append((first.passage.chunk.source_path, first.passage.chunk, first.quote))
     return {
         "cited_pages": cited,
         "query_p50_ms": percentile(times, 50),
@@ -209,19 +209,20 @@ def corpus_bench(index_dir: Path | None, questions: list[str], log: Log) -> dict
     return out
 
 
-def page_figures(sources_dir: Path, cited: list[tuple[str, int, str]], log: Log) -> dict[str, Any]:
-    """Warm renders of cited pages with their quotes highlighted (app/page_view.py)."""
-    from app.page_view import PageError, find_source_file, quote_parts, render_page
+def page_figures(sources_dir: Path, cited: list[tuple[str, Any, str]], log: Log) -> dict[str, Any]:
+    """Warm renders of cited pages with their quotes highlighted, as the app's Show page does
+    (app/page_view.py: the chunk's page, or a later page of it that holds the quote)."""
+    from app.page_view import PageError, cited_page, find_source_file
 
     times: list[float] = []
     located = boxes = 0
-    for n, (name, page, quote) in enumerate(cited[:1] + cited):  # the first one again: warm-up
+    for n, (name, chunk, quote) in enumerate(cited[:1] + cited):  # the first one again: warm-up
         path = find_source_file(sources_dir, name)
         if path is None or path.suffix.lower() != ".pdf":
             continue
         t0 = time.perf_counter()
         try:
-            shown = render_page(path, page, quote_parts(quote))
+            shown = cited_page(path, chunk, quote)
         except PageError as exc:
             log(f"page render failed: {exc}")
             continue

@@ -266,6 +266,21 @@ def _png(image) -> bytes:  # type: ignore[no-untyped-def]
     return buf.getvalue()
 
 
+def cited_page(path: Path, chunk: Chunk, quote: str) -> RenderedPage:
+    """The page of the chunk that holds the quote: its first page, or a later one of its pages
+    when the quoted sentence sits there."""
+    first = chunk.page_start or 1
+    quotes = quote_parts(quote)
+    shown = render_page(path, first, quotes)
+    for page in range(first + 1, (chunk.page_end or first) + 1):
+        if shown.located >= len(quotes):
+            break
+        later = render_page(path, page, quotes)
+        if later.located > shown.located:
+            shown = later
+    return shown
+
+
 def _to_pixels(rect: tuple[float, float, float, float], width: float, height: float, scale: float,
                rotation: int) -> tuple[float, float, float, float]:
     """A PDF box (left, bottom, right, top; origin bottom-left, points) → image pixels, padded a little."""

@@ -10,9 +10,8 @@ import sys
 import pytest
 from PIL import Image
 
-from app.page_view import HIGHLIGHT_RGBA, NO_TEXT_NOTE, PageError, page_numbers, render_page
+from app.page_view import HIGHLIGHT_RGBA, NO_TEXT_NOTE, PageError, cited_page, page_numbers, render_page
 from app.runtime import open_index
-from app.ui.citations import cited_page
 from tests.conftest import REPO, REVIEW_PDF
 from tests.pdfgen import make_pdf
 
@@ -92,8 +91,12 @@ def test_peerqa_page_writes_the_png(tmp_path):
 
 def test_the_bench_figure_times_warm_page_renders():
     from app.cli_bench import page_figures
+    from peerqa.records import Chunk
 
-    cited = [(REVIEW_PDF.name, 46, "The importance of training for peer support workers"), ("missing.pdf", 3, "x")]
+    training = Chunk(id="c", source_id="s", source_path=REVIEW_PDF.name, page_start=46, page_end=47, char_start=0,
+                     char_end=1, text="t", embed_text="t")
+    cited = [(REVIEW_PDF.name, training, "The importance of training for peer support workers"),
+             ("missing.pdf", training, "x")]
     out = page_figures(REVIEW_PDF.parent, cited, lambda _msg: None)
     assert out["pages"] == {"rendered": 1, "with_highlight": 1, "boxes": out["pages"]["boxes"]}
     assert out["pages"]["boxes"] >= 1 and out["page_p50_ms"] is not None and out["page_max_ms"] >= out["page_p50_ms"]

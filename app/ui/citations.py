@@ -10,14 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.page_view import (
-    PageError,
-    RenderedPage,
-    find_source_file,
-    passage_in_context,
-    quote_parts,
-    render_page,
-)
+from app.page_view import PageError, cited_page, find_source_file, passage_in_context
 from app.ui.safe_text import doi_url, escape_md, highlight, link_md, page_label
 from peerqa.records import Chunk, Citation
 
@@ -115,18 +108,3 @@ def _page_dialog(c: Citation, path: Path, chunks: list[Chunk]) -> None:
         st.image(shown.excerpt, width="stretch", alt=f"The quoted lines on page {shown.printed}")
         st.caption("The whole page:")
     st.image(shown.png, width="stretch", alt=f"Page {shown.printed} of {ch.source_path}")
-
-
-def cited_page(path: Path, chunk: Chunk, quote: str) -> RenderedPage:
-    """The page of the chunk that holds the quote: its first page, or a later one of its pages
-    when the quoted sentence sits there."""
-    first = chunk.page_start or 1
-    quotes = quote_parts(quote)
-    shown = render_page(path, first, quotes)
-    for page in range(first + 1, (chunk.page_end or first) + 1):
-        if shown.located >= len(quotes):
-            break
-        later = render_page(path, page, quotes)
-        if later.located > shown.located:
-            shown = later
-    return shown
