@@ -7,13 +7,14 @@ import html
 import io
 import json
 import re
+import sys
 import threading
 import time
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app.engine import Turn
+from app.engine import Filters, Turn
 from app.feedback import FeedbackEntry, FeedbackStore, candidate, default_path, export_jsonl
 from app.ui.chat import ASK_FAILED, EXAMPLES, answer_markdown
 from app.ui.export import conversation_markdown
@@ -24,23 +25,35 @@ from app.ui.sources_page import source_rows
 from app.ui.state import Exchange
 from app.ui.uploads import MAX_UPLOAD_BYTES, check_pdf, safe_filename, save_pdf
 from index.builder import BuildError
-from peerqa.records import IngestReport, SourceStatus
+from peerqa.records import Answer, AnswerSentence, Chunk, Citation, IngestReport, Passage, SourceStatus
 from peerqa.settings import Settings
 from tests.app_stubs import (
     PASSAGE,
     QUOTE,
     REVIEW,
     SIGNPOST,
+    Call,
     StubEngine,
     StubIndex,
     abstained_answer,
     cited_answer,
+    reference,
 )
 from tests.conftest import REPO
 from tests.pdfgen import make_pdf
 
 pytestmark = pytest.mark.unit
 TIMEOUT = 30  # seconds per AppTest run; generous because the machine is shared
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_main_module():
+    """AppTest installs its script as __main__ and leaves it there; a later test that parses in a
+    spawned child (ingest) would then re-run that script and crash. Put the real one back."""
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main
 
 
 # -- safe text ----------------------------------------------------------------------------------
@@ -570,3 +583,54 @@ def test_show_page_opens_the_cited_page_or_says_why_not(chat):
     assert not at.exception
     # The stub source has one page; the citation says p. 46: a clear message, not a traceback.
     assert any("review.pdf has no page 46 (its pages are numbered 1–1)" in w.value.replace("\\", "") for w in at.warning)
+
+
+class _TextSourceEngine(StubEngine):
+    """Cites a .txt source (no pages) with two quoted sentences, one of which cites a study."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        first = "Notes on supervision. Peer workers met weekly. "
+        cited = "Supervisors had lived experience (Smith et al., 2020). Workers asked for clear roles."
+        last = " The pilot ran for a year."
+        text = first + cited
+        self.chunks = [
+            Chunk(id="t1", source_id="txt", source_path="notes.txt", char_start=0, char_end=len(first),
+                  text=first.strip(), embed_text=first),
+            Chunk(id="t2", source_id="txt", source_path="notes.txt", char_start=len(first), char_end=len(text),
+                  text=cited, embed_text=cited),
+            Chunk(id="t3", source_id="txt", source_path="notes.txt", char_start=len(text) + 2,
+                  char_end=len(text) + 2 + len(last.strip()), text=last.strip(), embed_text=last),
+        ]
+        self.index.chunks = self.chunks  # type: ignore[attr-defined]
+
+    def ask(self, question, history=None, filters=None, k=None, mode="extractive", on_chunk=None):
+        self.calls.append(Call(question, list(history or []), filters or Filters(), mode))
+        quote = "Supervisors had lived experience (Smith et al., 2020). … Workers asked for clear roles."
+        passage = Passage(chunk=self.chunks[1], score=1.0, rank=1)
+        return Answer(question=question, answer="x [1]", index_version="v-test",
+                      sentences=[AnswerSentence(text=p, citations=[1]) for p in quote.split(" … ")],
+                      citations=[Citation(n=1, passage=passage, quote=quote, studies=[reference()])])
+
+
+def test_a_text_source_shows_its_passage_in_context_and_each_sentence_its_studies(tmp_path):
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    (sources / "notes.txt").write_text("Notes on supervision.\n", encoding="utf-8")
+    engine = _TextSourceEngine()
+    kwargs = {"engine": engine, "store_path": str(tmp_path / "feedback.sqlite"), "sources_dir": str(sources)}
+    at = AppTest.from_function(chat_app, kwargs=kwargs, default_timeout=TIMEOUT).run()
+    _ask(at, "What about supervision?")
+    (expander,) = at.expander
+    shown = [m.value for m in expander.markdown]
+    assert "**Studies each quoted sentence cites**" in shown
+    per_sentence = shown[shown.index("**Studies each quoted sentence cites**") + 1]
+    assert per_sentence.startswith(f"1. “{escape_md('Supervisors had lived experience (Smith et al., 2020).')}”")
+    assert "Smith et al\\. \\(2020\\)" in per_sentence.split("2. ")[0]
+    assert per_sentence.split("\n")[-1].endswith(": no study named")
+    assert [b.label for b in expander.button] == ["Show the passage in context"]
+    expander.button[0].click().run()
+    assert not at.exception
+    context = next(m.value for m in at.markdown if "Peer workers met weekly" in m.value)
+    assert "The pilot ran for a year" in context and ":orange-background[**Supervisors had lived" in context
+    assert escape_md("notes.txt has no pages: the passage in its surrounding text") in [c.value for c in at.caption]

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.page_view import PageError, cited_page, find_source_file, passage_in_context
+from app.page_view import PageError, cited_page, find_source_file, passage_in_context, quote_parts
 from app.ui.safe_text import doi_url, escape_md, highlight, link_md, page_label
-from peerqa.records import Chunk, Citation
+from ingest.references import cited_in
+from peerqa.records import Chunk, Citation, Reference
 
 __all__ = ["cited_page", "citation_label", "find_source_file", "render_citation"]
 log = logging.getLogger("peerqa.app")
@@ -39,13 +40,37 @@ def render_citation(c: Citation, sources_dir: Path, key: str, chunks: list[Chunk
         if ch.designs:
             st.caption(escape_md("Study designs named here: " + ", ".join(ch.designs)))
         if c.studies:
-            st.markdown("**Studies the quoted sentences cite**")
-            lines = []
-            for ref in c.studies:
-                text = escape_md(ref.short() + (f": {ref.title}" if ref.title else ""))
-                url = doi_url(ref.doi)
-                lines.append(f"- {text}" + (f" · {link_md('doi:' + ref.doi, url)}" if url else ""))
-            st.markdown("\n".join(lines))
+            _studies(c)
+
+
+def _study_line(ref: Reference) -> str:
+    text = escape_md(ref.short() + (f": {ref.title}" if ref.title else ""))
+    url = doi_url(ref.doi)
+    return text + (f" · {link_md('doi:' + ref.doi, url)}" if url else "")
+
+
+def _studies(c: Citation) -> None:
+    """The studies each quoted sentence cites: with one sentence a list, with several a list per
+    sentence (a study cited only by the passage around them is not listed)."""
+    by_sentence = studies_by_sentence(c)
+    if len(by_sentence) <= 1:
+        st.markdown("**Studies the quoted sentence cites**")
+        st.markdown("\n".join(f"- {_study_line(ref)}" for ref in c.studies))
+        return
+    st.markdown("**Studies each quoted sentence cites**")
+    lines = []
+    for i, (sentence, refs) in enumerate(by_sentence, start=1):
+        words = sentence.split()
+        opening = " ".join(words[:8]) + (" …" if len(words) > 8 else "")
+        lines.append(f"{i}. “{escape_md(opening)}”" + ("" if refs else ": no study named"))
+        lines += [f"    - {_study_line(ref)}" for ref in refs]
+    st.markdown("\n".join(lines))
+
+
+def studies_by_sentence(c: Citation) -> list[tuple[str, list[Reference]]]:
+    """Each quoted sentence of a citation with the studies (of the citation's) that it cites."""
+    pool = {r.id: r for r in c.studies}
+    return [(part, cited_in([part], list(pool), pool)) for part in quote_parts(c.quote)]
 
 
 def _pdf_link(sources_dir: Path, source_path: str, page: int | None, key: str) -> None:
