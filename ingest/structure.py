@@ -18,6 +18,7 @@ from ingest.outline import (
     is_caps_heading,
     norm_title,
     parse_contents,
+    summarised_part,
     title_case,
 )
 
@@ -244,7 +245,7 @@ def analyse(doc: LoadedDoc) -> StructuredDoc:
             path = path[: heading.level - 1] + [heading.title]
             entry_paths.append((heading.level, list(path)))
         else:
-            summarised = _summarised_part(heading.title, entry_paths)
+            summarised = summarised_part(heading.title, entry_paths)
             if summarised is not None:
                 path = summarised + [heading.title]
             else:
@@ -272,24 +273,6 @@ def analyse(doc: LoadedDoc) -> StructuredDoc:
         reference_lines=reference_lines,
         subheadings=subheadings,
     )
-
-
-_SUMMARY = re.compile(r"^(key messages|key findings|key points|summary|conclusions?)\b", re.I)
-
-
-def _summarised_part(title: str, entry_paths: list[tuple[int, list[str]]]) -> list[str] | None:
-    """A summary heading the outline does not list ("Key Messages From the Effectiveness
-    Literature") closes a whole part, not the sub-section before it: it belongs to the broadest
-    earlier outline heading whose last word it names ("Research on Effectiveness")."""
-    if not _SUMMARY.match(title):
-        return None
-    named = set(norm_title(title).split()) - _STOP
-    best: tuple[int, list[str]] | None = None
-    for level, path in entry_paths:
-        head = norm_title(path[-1]).split()[-1:]
-        if level > 1 and head and head[0] in named and (best is None or level < best[0]):
-            best = (level, path)
-    return list(best[1]) if best else None
 
 
 def _split_by_region(lo: int, hi: int, region_of) -> list[tuple[int, int]]:  # type: ignore[no-untyped-def]
