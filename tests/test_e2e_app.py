@@ -375,6 +375,12 @@ def test_a_citation_opens_its_page_inline_and_the_answer_and_filters_stay_in_vie
         first_line = answer.locator("li").first
         assert _in_view(page, first_line), first_line.bounding_box()
         _shot(page, "11-answer-first-line-in-view")
+        # The chat box keeps focus after sending; its border must not turn error-red.
+        borders = page.evaluate(
+            "[...document.querySelectorAll('[data-testid=\"stChatInput\"] div')].map(d => getComputedStyle(d))"
+            ".filter(cs => cs.borderTopWidth !== '0px').map(cs => cs.borderTopColor)")
+        channels = [[float(v) for v in re.findall(r"[\d.]+", b)[:3]] for b in borders]
+        assert channels and all(r - g < 40 for r, g, _b in channels), borders
 
         t0 = time.monotonic()
         assert _open_page_of(page, answer, 1, "12-cited-page-review") > 2000

@@ -27,12 +27,18 @@ EXAMPLES = (
     "What challenges do peer support workers face in their role?",
 )
 ASK_FAILED = "Sorry, that question could not be answered just now. Please try again in a moment."
+# The chat box keeps focus after sending, and its focus border is the theme's red: it read as an
+# error. A neutral grey says "ready" instead.
+_CALM_INPUT_CSS = """<style>
+[data-testid="stChatInput"] div:focus-within { border-color: rgba(49, 51, 63, 0.45) !important; }
+</style>"""
 
 
 def render_chat(engine: AnswerEngine, store: FeedbackStore, choice: Choice, sources_dir: Path,
                 max_chars: int = 1000) -> None:
     st.title("Peer Support Work: ask the evidence")
     install_citation_links()
+    st.html(_CALM_INPUT_CSS)
     chunks = list(getattr(engine.index, "chunks", []) or [])  # for a text source's passage in context
     for ex in state.conversation():
         render_exchange(ex, store, sources_dir, chunks)
