@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Each of these modules defines add_commands(sub, add_index_dir) and HANDLERS {name: handler}.
-COMMAND_MODULES = ("app.cli_answer", "app.cli_feedback", "eval.cli", "app.cli_bench", "app.cli_store")
+COMMAND_MODULES = ("app.cli_answer", "app.cli_feedback", "eval.cli", "app.cli_bench", "app.cli_store",
+                   "app.cli_page")
 
 
 def _command_modules() -> list[Any]:

@@ -6,6 +6,8 @@ Shipped corpus (skipped with --scale-only):
   cold_start_s          a fresh `python -c` that loads the engine and answers one question
   query_p50_ms / p95    warm Engine.ask over the questions file, after 3 warm-up questions
   peak_rss_mb           getrusage max RSS of this process and of its largest child
+  page_p50_ms / max     warm render of each answer's first cited page with its quote highlighted
+                        (what opening a citation in the app costs), after one warm-up render
 With --index-dir the existing index serves the cold-start and query figures and nothing is built.
 Figures are reported against targets, never asserted.
 """
@@ -31,6 +33,8 @@ from peerqa.settings import REPO_ROOT, Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 TARGET_P50_MS, TARGET_P95_MS = 150.0, 400.0
+TARGET_PAGE_MS = 1000.0
+PAGE_RENDERS = 20
 WARMUP = 3
 INCREMENTAL_NAME = "bench-incremental-note.txt"
 Log = Callable[[str], None]
@@ -164,6 +168,7 @@ def query_figures(settings: Settings, questions: list[str], log: Log) -> dict[st
     log(f"warm queries: {len(questions)} questions")
     times: list[float] = []
     abstained = skipped = 0
+    cited: list[tuple[str, Any, str]] = []  # (source file, chunk, quote) for the page figure
     for q in questions:
         t0 = time.perf_counter()
         try:
@@ -173,7 +178,11 @@ def query_figures(settings: Settings, questions: list[str], log: Log) -> dict[st
             continue
         times.append((time.perf_counter() - t0) * 1000)
         abstained += answer.abstained
+        first = answer.citations[0] if answer.citations else None
+        if first is not None and first.passage.chunk.page_start and len(cited) < PAGE_RENDERS:
+            cited.append((first.passage.chunk.source_path, first.passage.chunk, first.quote))
     return {
+        "cited_pages": cited,
         "query_p50_ms": percentile(times, 50),
         "query_p95_ms": percentile(times, 95),
         "queries": {"timed": len(times), "skipped": skipped, "abstained": abstained, "warmup": WARMUP,
@@ -189,13 +198,45 @@ def corpus_bench(index_dir: Path | None, questions: list[str], log: Log) -> dict
             out.update(ingest_figures(index_dir, Path(tmp) / "sources", log))
         out["index_dir"] = str(index_dir) if out["ingest_full_s"] is None else "temporary (built above)"
         out.update(cold_start(index_dir, questions[0], log))
-        out.update(query_figures(Settings(index_dir=index_dir), questions, log))
+        settings = Settings(index_dir=index_dir) if out["ingest_full_s"] is None else \
+            Settings(index_dir=index_dir, sources_dir=Path(tmp) / "sources")
+        out.update(query_figures(settings, questions, log))
+        out.update(page_figures(settings.sources_dir, out.pop("cited_pages"), log))
     out["peak_rss_mb"] = peak_rss_mb()
     out["targets"] = {
         "query_p50_ms": {"target": TARGET_P50_MS, "met": out["query_p50_ms"] <= TARGET_P50_MS},
         "query_p95_ms": {"target": TARGET_P95_MS, "met": out["query_p95_ms"] <= TARGET_P95_MS},
+        "page_max_ms": {"target": TARGET_PAGE_MS, "met": out["page_max_ms"] is not None
+                        and out["page_max_ms"] <= TARGET_PAGE_MS},
     }
     return out
+
+
+def page_figures(sources_dir: Path, cited: list[tuple[str, Any, str]], log: Log) -> dict[str, Any]:
+    """Warm renders of cited pages with their quotes highlighted, as the app's Show page does
+    (app/page_view.py: the chunk's page, or a later page of it that holds the quote)."""
+    from app.page_view import PageError, cited_page, find_source_file
+
+    times: list[float] = []
+    located = boxes = 0
+    for n, (name, chunk, quote) in enumerate(cited[:1] + cited):  # the first one again: warm-up
+        path = find_source_file(sources_dir, name)
+        if path is None or path.suffix.lower() != ".pdf":
+            continue
+        t0 = time.perf_counter()
+        try:
+            shown = cited_page(path, chunk, quote)
+        except PageError as exc:
+            log(f"page render failed: {exc}")
+            continue
+        if n > 0:
+            times.append((time.perf_counter() - t0) * 1000)
+            located += shown.located > 0
+            boxes += len(shown.boxes)
+    log(f"cited pages: {len(times)} warm renders")
+    return {"page_p50_ms": percentile(times, 50) if times else None,
+            "page_max_ms": round(max(times), 1) if times else None,
+            "pages": {"rendered": len(times), "with_highlight": located, "boxes": boxes}}
 
 
 def _fmt(value: Any, unit: str) -> str:
@@ -218,6 +259,9 @@ def format_corpus(r: dict[str, Any]) -> str:
                          f"{'met' if t['query_p95_ms']['met'] else 'missed'})"),
         ("queries", f"{q['timed']} timed after {q['warmup']} warm-up, max {q['max_ms']} ms, "
                     f"{q['abstained']} abstained, {q['skipped']} refused"),
+        ("page_p50_ms", f"{r['page_p50_ms']} ms, max {r['page_max_ms']} ms over {r['pages']['rendered']} cited pages "
+                        f"({r['pages']['with_highlight']} with the quote highlighted; target max <= "
+                        f"{t['page_max_ms']['target']:.0f}: {'met' if t['page_max_ms']['met'] else 'missed'})"),
         ("peak_rss_mb", f"{r['peak_rss_mb']['self']} this process, {r['peak_rss_mb']['children']} largest child "
                         f"(ru_maxrss, includes the parent's RSS at fork); cold-start child's own peak "
                         f"(VmHWM) {r['cold_start'].get('vmhwm_mb')}"),

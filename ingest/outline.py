@@ -20,6 +20,7 @@ TOP_LEVEL_WORDS = {
 }
 TOP_LEVEL_PREFIXES = ("possible implications", "implications", "recommendations", "appendix")
 _ENTRY = re.compile(r"^(?P<title>\S.*?)(?:\s*\.{2,}\s*|\s*\t+\s*|\s{2,})(?P<page>\d{1,4})\s*$")
+_SUMMARY = re.compile(r"^(key messages|key findings|key points|summary|conclusions?)\b", re.I)
 _CONNECTORS = ("AND", "OF", "INCLUDING", "THE", "FOR", "IN", "&", "TO", "ON", "WITH")
 
 
@@ -134,3 +135,18 @@ def title_case(heading: str, keep_upper: set[str]) -> str:
                 fixed.append(part[:1] + part[1:].lower())
         out.append("".join(fixed))
     return " ".join(out)
+
+
+def summarised_part(title: str, entry_paths: list[tuple[int, list[str]]]) -> list[str] | None:
+    """A summary heading the outline does not list ("Key Messages From the Effectiveness
+    Literature") closes a whole part, not the sub-section before it: it belongs to the broadest
+    earlier outline heading whose last word it names ("Research on Effectiveness")."""
+    if not _SUMMARY.match(title):
+        return None
+    named = set(norm_title(title).split())
+    best: tuple[int, list[str]] | None = None
+    for level, path in entry_paths:
+        head = norm_title(path[-1]).split()[-1:]
+        if level > 1 and head and head[0] in named and (best is None or level < best[0]):
+            best = (level, path)
+    return list(best[1]) if best else None

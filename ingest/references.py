@@ -11,7 +11,12 @@ from peerqa.records import Reference
 
 _ENTRY_START = re.compile(r"^- ")
 _YEAR = re.compile(r"\((?P<year>\d{4})(?P<suffix>[a-z]?)(?:,[^)]*)?\)|\((?P<nd>n\.d\.|in press)\)", re.I)
-_SURNAME = re.compile(r"([A-Z][A-Za-zÀ-ÿ'’\-]+(?:\s[A-Z][A-Za-zÀ-ÿ'’\-]+)*),\s(?:[A-Z][a-z]?\.\s?-?)+")
+_UPPER = "A-ZÀ-ÖØ-Þ"  # a surname may start with an accented capital (Ísvan)
+# Lower-case particles belong to the surname: "de Beer, C." is de Beer, not Beer.
+_PARTICLES = r"(?:(?:de|da|di|du|del|della|der|den|des|dos|das|la|le|van|von|ter|ten|op|zu)\s)*"
+_SURNAME = re.compile(
+    rf"(?<![A-Za-zÀ-ÿ])({_PARTICLES}[{_UPPER}][A-Za-zÀ-ÿ'’\-]+(?:\s[{_UPPER}][A-Za-zÀ-ÿ'’\-]+)*),\s(?:[{_UPPER}][a-z]?\.\s?-?)+"
+)
 DOI = re.compile(r"10\.\d{4,9}/[^\s<>\"]+")
 _PAREN = re.compile(r"\(([^()]*?\b(?:1[89]|20)\d\d[a-z]?\b[^()]*)\)")
 _NAME = r"[A-Z][A-Za-zÀ-ÿ'’\-]+"
@@ -81,6 +86,15 @@ def parse_references(lines: list[str]) -> list[Reference]:
     return [parse_reference(e) for e in join_entries(lines) if len(e) > 20]
 
 
+def _spelled_as_cited(ref: Reference, cited: str) -> Reference:
+    """The text's spelling of the first author wins where the list lost its apostrophe or accent
+    ("Ohara, C." in the list, "O'Hara et al." in the text): same letters, more of the name."""
+    first = ref.authors[0] if ref.authors else ""
+    if first and " " not in first and cited != first and fold(cited) == fold(first) and len(cited) > len(first):
+        ref.authors[0] = cited
+    return ref
+
+
 def _acronym(name: str) -> str:
     return "".join(w[0] for w in name.split() if w[:1].isupper())
 
@@ -90,6 +104,7 @@ class CitationIndex:
     """Looks up reference entries by first-author surname and year."""
 
     refs: list[Reference]
+    respell: bool = True  # adopt the text's spelling of a first author (ingest); off when only reading
 
     def __post_init__(self) -> None:
         self._by_key: dict[tuple[str, str], list[Reference]] = {}
@@ -98,7 +113,7 @@ class CitationIndex:
                 continue
             first = ref.authors[0]
             keys = {fold(first), fold(first.split()[-1])}
-            if len(first.split()) > 1:
+            if len(first.split()) > 1 and first[:1].isupper():  # an organisation, not "de Beer"
                 keys.add(fold(_acronym(first)))
             for key in keys:
                 self._by_key.setdefault((key, f"{ref.year}{ref.year_suffix}"), []).append(ref)
@@ -119,7 +134,7 @@ class CitationIndex:
             return None
         uniq = list({r.id: r for r in candidates}.values())
         if len(uniq) == 1:
-            return uniq[0]
+            return _spelled_as_cited(uniq[0], words[0]) if self.respell else uniq[0]
         second = fold(words[1]) if len(words) > 1 else ""
         for ref in uniq:
             if second and len(ref.authors) > 1 and fold(ref.authors[1].split()[-1]) == second:
@@ -153,3 +168,18 @@ class CitationIndex:
                     found[ref.id] = ref
                     resolved += 1
         return list(found.values()), seen, resolved
+
+
+def cited_in(sentences: list[str], cites: list[str], references: dict[str, Reference]) -> list[Reference]:
+    """The reference entries that these sentences themselves cite, in order of first citation,
+    looked up among those their passage cites (`cites`, linked at ingest): an answer's quoted
+    sentence lists its own studies, not every study of the passage around it."""
+    pool = [references[r] for r in cites if r in references]
+    if not pool:
+        return []
+    index = CitationIndex(pool, respell=False)
+    found: dict[str, Reference] = {}
+    for sentence in sentences:
+        for ref in index.find(sentence)[0]:
+            found.setdefault(ref.id, ref)
+    return list(found.values())

@@ -18,6 +18,7 @@ from ingest.outline import (
     is_caps_heading,
     norm_title,
     parse_contents,
+    summarised_part,
     title_case,
 )
 
@@ -130,8 +131,22 @@ def _restore_position(lines: list[str], entry: OutlineEntry, lo: int, hi: int, n
         if _LIST_ITEM.match(lines[i].strip()) or len(lines[i].strip()) < 50:
             continue
         if need and sum(w in low for w in words) >= need and _is_para_start(lines, i):
-            return i
+            return _opening_paragraph(lines, words[-1], lo, i) if need > 1 else i
     return next_found if next_found is not None else lo
+
+
+def _opening_paragraph(lines: list[str], head: str, lo: int, named: int) -> int:
+    """A section often opens on its topic before it names the heading's words together: "Research
+    on Effectiveness" opens with "The question of the effectiveness of peer support ..." three
+    paragraphs before "Research on the effectiveness ...". So the earliest paragraph since the
+    previous heading whose opening words name the heading's last word starts it."""
+    for i in range(lo, named):
+        s = lines[i].strip()
+        if len(s) < 50 or _LIST_ITEM.match(s) or not _is_para_start(lines, i):
+            continue
+        if head in norm_title(" ".join(s.split()[:8])).split():
+            return i
+    return named
 
 
 def analyse(doc: LoadedDoc) -> StructuredDoc:
@@ -222,14 +237,20 @@ def analyse(doc: LoadedDoc) -> StructuredDoc:
         for lo2, hi2 in _split_by_region(lo, hi, region_of):
             blocks.extend(_blocks_from_lines(lines[lo2:hi2], pages[lo2:hi2], region_of(lo2), list(segment_path), doc.kind))
 
+    entry_paths: list[tuple[int, list[str]]] = []  # (level, path) of each outline heading so far
     for start, _prio, heading in events:
         flush(seg_start, start)
         if heading.level > 0:
             outline_level = heading.level
             path = path[: heading.level - 1] + [heading.title]
+            entry_paths.append((heading.level, list(path)))
         else:
-            depth = outline_level + 1 if outline_level else len(path) + 1
-            path = path[: depth - 1] + [heading.title]
+            summarised = summarised_part(heading.title, entry_paths)
+            if summarised is not None:
+                path = summarised + [heading.title]
+            else:
+                depth = outline_level + 1 if outline_level else len(path) + 1
+                path = path[: depth - 1] + [heading.title]
             subheadings.append(list(path))
         segment_path = list(path)
         seg_start = heading.end

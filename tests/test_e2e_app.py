@@ -314,6 +314,119 @@ def test_sources_upload_and_rebuild_while_questions_are_answered(server, context
     new.get_by_text("Connemara_Equine_Study.pdf", exact=False).first.wait_for()
     _shot(ask, "10-answer-from-new-index")
 
+    # The uploaded PDF's cited page opens inline too, with the quoted sentence highlighted.
+    for i in range(new.locator(EXPANDER).count()):
+        new.locator(EXPANDER).nth(i).locator("summary").click()  # close them again
+    study = new.locator(EXPANDER).filter(has_text="Connemara").first
+    n = int(re.search(r"\[(\d+)\]", study.locator("summary").inner_text()).group(1))
+    assert _open_page_of(ask, new, n, "15-cited-page-uploaded") > 500
+
+
+HIGHLIGHT = (255, 231, 145)  # app/page_view.py's HIGHLIGHT_RGBA drawn over white paper
+
+
+def _in_view(page, locator) -> bool:
+    box = locator.bounding_box()
+    height = page.viewport_size["height"]
+    return box is not None and 0 <= box["y"] < height - 40
+
+
+def _highlight_pixels(png: bytes) -> int:
+    import io
+
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    return sum(n for n, rgb in image.getcolors(maxcolors=1 << 22) or []
+               if all(abs(a - b) <= 14 for a, b in zip(rgb, HIGHLIGHT, strict=True)))
+
+
+def _open_page_of(page, answer, n: int, shot: str) -> int:
+    """Click [n] in the answer, then the citation's page button; return highlight pixels seen."""
+    answer.locator(f'a[href="#peerqa-cite-{n}"]').first.click()
+    citation = answer.locator(EXPANDER).filter(has_text=f"[{n}]").first
+    details = citation.locator('[data-testid="stExpanderDetails"]')
+    details.wait_for()  # [n] opened citation n ...
+    page.wait_for_timeout(800)
+    assert _in_view(page, citation.locator("summary"))  # ... and scrolled to it
+    details.get_by_role("button", name=re.compile(r"^Show page \d+")).click()
+    dialog = page.locator('[role="dialog"]')
+    excerpt = dialog.get_by_role("img", name=re.compile("^The quoted lines on page"))
+    excerpt.wait_for(timeout=60_000)
+    page.wait_for_function("[...document.querySelectorAll('[role=dialog] img')].every(i => i.complete)")
+    page.wait_for_timeout(500)
+    assert "The quoted sentences are highlighted" in dialog.inner_text()
+    assert dialog.get_by_role("img", name=re.compile(r"^Page \d+ of ")).count() == 1  # and the whole page
+    page.screenshot(path=str(ARTIFACTS / f"{shot}.png"))
+    pixels = _highlight_pixels(excerpt.screenshot())
+    page.keyboard.press("Escape")
+    dialog.wait_for(state="detached", timeout=30_000)
+    return pixels
+
+
+def test_a_citation_opens_its_page_inline_and_the_answer_and_filters_stay_in_view(server, browser):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    ctx.set_default_timeout(60_000)
+    page = ctx.new_page()
+    try:
+        page.goto(server.url, timeout=60_000)
+        page.wait_for_selector(CHAT_INPUT, timeout=FIRST_PAGE_MS)
+        answer = _ask(page, "What training do peer support workers need?", 0)
+        page.wait_for_timeout(2000)  # the page settles; the answer must still show its first line
+        first_line = answer.locator("li").first
+        assert _in_view(page, first_line), first_line.bounding_box()
+        _shot(page, "11-answer-first-line-in-view")
+        # The chat box keeps focus after sending; its border must not turn error-red.
+        borders = page.evaluate(
+            "[...document.querySelectorAll('[data-testid=\"stChatInput\"] div')].map(d => getComputedStyle(d))"
+            ".filter(cs => cs.borderTopWidth !== '0px').map(cs => cs.borderTopColor)")
+        channels = [[float(v) for v in re.findall(r"[\d.]+", b)[:3]] for b in borders]
+        assert channels and all(r - g < 40 for r, g, _b in channels), borders
+
+        t0 = time.monotonic()
+        assert _open_page_of(page, answer, 1, "12-cited-page-review") > 2000
+        server.timings["open_cited_page_s"] = round(time.monotonic() - t0, 1)
+
+        # After reading a citation, the next answer comes into view by itself.
+        second = _ask(page, "What challenges do peer support workers face in their role?", 2)
+        page.wait_for_timeout(2000)
+        assert _in_view(page, second.locator("li").first)
+
+        # A suggestion re-asks within its section and the sidebar says so; a second abstention
+        # there does not offer the same section again.
+        off = _ask(page, "What is the capital of Mongolia?", 4)
+        suggestion = off.get_by_role("button").filter(has_text="›").first
+        section = suggestion.inner_text().split("\n")[-1].strip()  # after the icon's own text
+        suggestion.click()
+        page.wait_for_function(f"document.querySelectorAll('{MESSAGE}').length >= 8", timeout=ANSWER_MS)
+        reasked = page.locator(MESSAGE).nth(7)
+        reasked.get_by_text("Searched only in the section").wait_for(timeout=ANSWER_MS)
+        reasked.locator('[aria-label="Thumbs up"]').or_(reasked.get_by_role("button")).first.wait_for()
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        sidebar.get_by_text(f"Searching in {section}").wait_for()
+        own = section.split(" › ")[-1]
+        picker = sidebar.locator('[data-testid="stSelectbox"] input').first
+        assert picker.input_value().startswith(own)
+        offered = [b.inner_text().split("\n")[-1].strip() for b in reasked.get_by_role("button").filter(has_text="›").all()]
+        assert section not in offered
+        _shot(page, "13-suggestion-sidebar-agrees")
+
+        # The section picker: typing a name lists sections of that name first, with whole paths.
+        picker.click()
+        page.keyboard.press("Control+a")
+        page.keyboard.type("Training")
+        options = page.locator('[role="option"]')
+        options.first.wait_for()
+        labels = [o.inner_text() for o in options.all()]
+        assert labels and labels[0].startswith("Training")
+        assert all("Training" in label or "training" in label for label in labels)
+        # Whole paths: no label is cut off ("Findings › Development and Imp…").
+        assert all(o.evaluate("e => e.firstElementChild.scrollWidth <= e.firstElementChild.clientWidth + 1")
+                   for o in options.all())
+        _shot(page, "14-section-picker")
+        page.keyboard.press("Escape")
+    finally:
+        ctx.close()
 
 def test_a_filter_that_hides_the_evidence_says_so_and_searches_everywhere(server, context):
     page = context.new_page()
@@ -323,7 +436,7 @@ def test_a_filter_that_hides_the_evidence_says_so_and_searches_everywhere(server
     picker = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first
     picker.click()
     page.keyboard.type("Training")
-    page.get_by_role("option", name=re.compile(r"Development and Implementation › Training$")).first.click()
+    page.get_by_role("option", name=re.compile(r"^Training — in Findings › Development and Implementation$")).first.click()
     answer = _ask(page, "What is peer respite?", 0)
     text = answer.inner_text()
     assert "Training does not appear to cover this" in text and "Peer Respite" in text

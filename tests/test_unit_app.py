@@ -7,6 +7,7 @@ import html
 import io
 import json
 import re
+import sys
 import threading
 import time
 import unicodedata
@@ -14,7 +15,7 @@ import unicodedata
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app.answer.engine import Turn
+from app.answer.engine import Filters, Turn
 from app.feedback import FeedbackEntry, FeedbackStore, candidate, default_path, export_jsonl
 from app.ui.chat import ASK_FAILED, EXAMPLES, answer_markdown
 from app.ui.export import conversation_markdown
@@ -25,23 +26,35 @@ from app.ui.sources_page import source_rows
 from app.ui.state import Exchange
 from app.ui.uploads import MAX_UPLOAD_BYTES, check_pdf, safe_filename, save_pdf
 from index.builder import BuildError
-from peerqa.records import IngestReport, SourceStatus
+from peerqa.records import Answer, AnswerSentence, Chunk, Citation, IngestReport, Passage, SourceStatus
 from peerqa.settings import Settings
 from tests.app_stubs import (
     PASSAGE,
     QUOTE,
     REVIEW,
     SIGNPOST,
+    Call,
     StubEngine,
     StubIndex,
     abstained_answer,
     cited_answer,
+    reference,
 )
 from tests.conftest import REPO
 from tests.pdfgen import make_pdf
 
 pytestmark = pytest.mark.unit
 TIMEOUT = 30  # seconds per AppTest run; generous because the machine is shared
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_main_module():
+    """AppTest installs its script as __main__ and leaves it there; a later test that parses in a
+    spawned child (ingest) would then re-run that script and crash. Put the real one back."""
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main
 
 
 # -- safe text ----------------------------------------------------------------------------------
@@ -115,7 +128,7 @@ def test_the_cited_sentence_is_highlighted_and_the_rest_stays_text():
 def test_extractive_answers_show_one_sentence_per_line_and_prose_stays_prose():
     answer = cited_answer("q")
     assert _render(answer_markdown(answer)).count("<li>") == 1
-    assert "<strong>[1]</strong>" in _render(answer_markdown(answer))
+    assert '<a href="#peerqa-cite-1"><strong>[1]</strong></a>' in _render(answer_markdown(answer))
     prose = answer.model_copy(update={"mode": "llm", "answer": "Training *matters* [1]."})
     assert answer_markdown(prose) == escape_md("Training *matters* [1].")
     assert answer_markdown(abstained_answer("q")) == escape_md(abstained_answer("q").answer)
@@ -405,7 +418,7 @@ def test_an_answer_shows_its_citations_passage_page_pdf_and_studies(chat):
     user, assistant = at.chat_message
     assert user.markdown[0].value == escape_md("What training do peer support workers need?")
     # One bullet per quoted sentence, its [n] in bold.
-    assert assistant.markdown[0].value == f"- {escape_md(QUOTE)} **\\[1\\]**"
+    assert assistant.markdown[0].value == f"- {escape_md(QUOTE)} [**\\[1\\]**](#peerqa-cite-1)"
     (expander,) = at.expander
     assert expander.label == escape_md("[1] Training · p. 46")
     captions = [c.value for c in expander.caption]
@@ -416,6 +429,7 @@ def test_an_answer_shows_its_citations_passage_page_pdf_and_studies(chat):
     assert passage == highlight(PASSAGE, QUOTE)
     assert "Smith et al\\. \\(2020\\)" in studies and "(https://doi.org/10.1000/jp%282020%291)" in studies
     assert [b.label for b in expander.get("download_button")] == ["Download the report (PDF)"]
+    assert [b.label for b in expander.button] == ["Show page 46 with the sentence highlighted"]
     assert len(at.feedback) == 1
     # No element may render raw HTML: document text is data.
     assert not any(getattr(m, "allow_html", False) for m in at.markdown)
@@ -456,7 +470,8 @@ def test_sidebar_shows_the_index_and_its_filters_reach_the_engine(chat):
     status = at.sidebar.caption[0].value.split("  \n")
     assert status == [escape_md("1 source(s) · 3 passages"), escape_md("Model: all-MiniLM-L6-v2"),
                       escape_md("Built 01 Jan 2025, 09:30 UTC in 62 s")]
-    assert at.selectbox(key="filter_section").options == ["All sections", "Context", "Findings", "Findings › Training"]
+    assert at.selectbox(key="filter_section").options == [
+        "All sections", "Context", "Findings", "Training — in Findings"]  # own name first, then where it sits
     assert not at.radio  # no LLM configured: no mode to choose
     at.selectbox(key="filter_section").set_value("Findings › Training")
     at.selectbox(key="filter_source").set_value("src1").run()
@@ -655,3 +670,90 @@ def test_a_filter_that_hides_the_evidence_offers_to_search_everywhere(chat):
     assert (last.question, last.filters.section) == ("What is peer respite?", "")
     assert at.selectbox(key="filter_section").value == ""
     assert not at.exception
+def test_a_suggestion_sets_the_sidebar_and_an_abstention_never_offers_the_section_just_searched(chat):
+    at, engine, _ = _ask_first(chat, "What is the pension?")
+    offered = [b.label for b in at.button if (b.key or "").startswith("suggest-")]
+    assert offered == [escape_md("Findings › Training"), escape_md("Findings › Training › Costs"), "Context"]
+    next(b for b in at.button if b.label == escape_md("Findings › Training")).click().run()
+    # The sidebar shows the filter the answer used, and so do the next questions.
+    assert at.selectbox(key="filter_section").value == "Findings › Training"
+    assert escape_md("Searching in Findings › Training") in [c.value for c in at.sidebar.caption]
+    assert engine.calls[-1].filters.section == "Findings › Training" and engine.calls[-1].history == []
+    # Abstaining again there: neither that section nor one inside it is offered; all sections is.
+    last = [b for b in at.button if (b.key or "").startswith("suggest-")][-2:]
+    assert [b.label for b in last] == ["Context", "Ask again in all sections"]
+    last[1].click().run()
+    assert engine.calls[-1].filters.section == "" and at.selectbox(key="filter_section").value == ""
+    assert engine.calls[-1].history == []  # the same question again, not a follow-up to itself
+
+
+def test_sections_to_offer_and_section_labels():
+    from app.ui.chat import sections_to_offer
+    from app.ui.sidebar import section_option_label
+
+    got = sections_to_offer(["Findings › Training", "Findings › Training › Costs", "Findings › Trainings", "Context"],
+                            "Findings › Training")
+    assert got == ["Findings › Trainings", "Context"]
+    assert sections_to_offer(["A", "B"], "") == ["A", "B"]
+    assert section_option_label("Findings › Development and Implementation › Training") == \
+        "Training — in Findings › Development and Implementation"
+    assert section_option_label("Context") == "Context" and section_option_label("") == "All sections"
+
+
+def test_show_page_opens_the_cited_page_or_says_why_not(chat):
+    at, _, _ = _ask_first(chat, "What training do peer support workers need?")
+    at.expander[0].button[0].click().run()
+    assert not at.exception
+    # The stub source has one page; the citation says p. 46: a clear message, not a traceback.
+    assert any("review.pdf has no page 46 (its pages are numbered 1–1)" in w.value.replace("\\", "") for w in at.warning)
+
+
+class _TextSourceEngine(StubEngine):
+    """Cites a .txt source (no pages) with two quoted sentences, one of which cites a study."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        first = "Notes on supervision. Peer workers met weekly. "
+        cited = "Supervisors had lived experience (Smith et al., 2020). Workers asked for clear roles."
+        last = " The pilot ran for a year."
+        text = first + cited
+        self.chunks = [
+            Chunk(id="t1", source_id="txt", source_path="notes.txt", char_start=0, char_end=len(first),
+                  text=first.strip(), embed_text=first),
+            Chunk(id="t2", source_id="txt", source_path="notes.txt", char_start=len(first), char_end=len(text),
+                  text=cited, embed_text=cited),
+            Chunk(id="t3", source_id="txt", source_path="notes.txt", char_start=len(text) + 2,
+                  char_end=len(text) + 2 + len(last.strip()), text=last.strip(), embed_text=last),
+        ]
+        self.index.chunks = self.chunks  # type: ignore[attr-defined]
+
+    def ask(self, question, history=None, filters=None, k=None, mode="extractive", on_chunk=None):
+        self.calls.append(Call(question, list(history or []), filters or Filters(), mode))
+        quote = "Supervisors had lived experience (Smith et al., 2020). … Workers asked for clear roles."
+        passage = Passage(chunk=self.chunks[1], score=1.0, rank=1)
+        return Answer(question=question, answer="x [1]", index_version="v-test",
+                      sentences=[AnswerSentence(text=p, citations=[1]) for p in quote.split(" … ")],
+                      citations=[Citation(n=1, passage=passage, quote=quote, studies=[reference()])])
+
+
+def test_a_text_source_shows_its_passage_in_context_and_each_sentence_its_studies(tmp_path):
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    (sources / "notes.txt").write_text("Notes on supervision.\n", encoding="utf-8")
+    engine = _TextSourceEngine()
+    kwargs = {"engine": engine, "store_path": str(tmp_path / "feedback.sqlite"), "sources_dir": str(sources)}
+    at = AppTest.from_function(chat_app, kwargs=kwargs, default_timeout=TIMEOUT).run()
+    _ask(at, "What about supervision?")
+    (expander,) = at.expander
+    shown = [m.value for m in expander.markdown]
+    assert "**Studies each quoted sentence cites**" in shown
+    per_sentence = shown[shown.index("**Studies each quoted sentence cites**") + 1]
+    assert per_sentence.startswith(f"1. “{escape_md('Supervisors had lived experience (Smith et al., 2020).')}”")
+    assert "Smith et al\\. \\(2020\\)" in per_sentence.split("2. ")[0]
+    assert per_sentence.split("\n")[-1].endswith(": no study named")
+    assert [b.label for b in expander.button] == ["Show the passage in context"]
+    expander.button[0].click().run()
+    assert not at.exception
+    context = next(m.value for m in at.markdown if "Peer workers met weekly" in m.value)
+    assert "The pilot ran for a year" in context and ":orange-background[**Supervisors had lived" in context
+    assert escape_md("notes.txt has no pages: the passage in its surrounding text") in [c.value for c in at.caption]

@@ -193,3 +193,15 @@ def test_loader_refuses_empty_and_garbage_pdfs(tmp_path):
         load_source(junk)
     with pytest.raises(SourceError, match="unsupported"):
         load_source(tmp_path / "x.docx")
+
+
+def test_a_summary_heading_is_filed_under_the_part_it_sums_up():
+    from ingest.outline import summarised_part
+
+    seen = [(1, ["Findings"]), (2, ["Findings", "Research on Effectiveness"]),
+            (3, ["Findings", "Research on Effectiveness", "Cost Effectiveness"]),
+            (2, ["Findings", "Specific Interventions"]), (3, ["Findings", "Specific Interventions", "Physical Health"])]
+    assert summarised_part("Key Messages From the Effectiveness Literature", seen) == \
+        ["Findings", "Research on Effectiveness"]
+    assert summarised_part("Key Messages on Housing", seen) is None  # names no earlier part: stays where it is
+    assert summarised_part("Effectiveness in Prisons", seen) is None  # not a summary heading

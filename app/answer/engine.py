@@ -31,6 +31,7 @@ from index.embedder import Embedder
 from index.late_interaction import TokenEmbedding
 from index.search import HybridSearcher
 from index.store import LoadedIndex
+from ingest.references import cited_in
 from peerqa.records import SECTION_SEP, Answer, AnswerSentence, Chunk, Citation, Passage
 from peerqa.settings import Settings
 from prompts import messages
@@ -368,7 +369,7 @@ class Engine:
                                           pages=sent.pages, role=sent.role, unit=u_i))
         citations = []
         for n, p in cited.items():
-            studies = [self.index.references[r] for r in p.chunk.cites if r in self.index.references]
+            studies = cited_in([s.text for s in quotes[n]], p.chunk.cites, self.index.references)  # the quoted sentences' own
             pages = list(dict.fromkeys(pg for s in quotes[n] for pg in s.pages))
             citations.append(Citation(n=n, passage=p, quote=" … ".join(s.text for s in quotes[n]), studies=studies,
                                       pages=pages))

@@ -3,7 +3,8 @@
     protocols.py     what the pages need from an engine and an index (structural types)
     state.py         the conversation kept in a browser session
     safe_text.py     document text → Markdown that renders as text (escaping, highlight, page labels)
-    citations.py     one expander per citation: passage, section, page, PDF, cited studies
+    citations.py     one expander per citation: passage, section, page, the cited page shown, PDF, studies
+    scroll.py        [n] links that open their citation; a new answer scrolled to its first line
     chat.py          the chat page: history, asking, abstention suggestions
     feedback_form.py thumbs and comment under each answer → app/feedback.py
     sidebar.py       index status, filters, answer mode, conversation controls

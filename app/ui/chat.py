@@ -15,9 +15,10 @@ from app.ui.citations import render_citation
 from app.ui.feedback_form import render_feedback
 from app.ui.protocols import AnswerEngine
 from app.ui.safe_text import escape_md
-from app.ui.sidebar import SECTION_KEY, SOURCE_KEY, Choice
+from app.ui.scroll import citation_href, install_citation_links, scroll_to_new_answer
+from app.ui.sidebar import SECTION_KEY, SOURCE_KEY, Choice, follow_suggestion
 from app.ui.state import Exchange, Request
-from peerqa.records import Answer
+from peerqa.records import SECTION_SEP, Answer, Chunk
 
 log = logging.getLogger("peerqa.app")
 EXAMPLES = (
@@ -26,13 +27,21 @@ EXAMPLES = (
     "What challenges do peer support workers face in their role?",
 )
 ASK_FAILED = "Sorry, that question could not be answered just now. Please try again in a moment."
+# The chat box keeps focus after sending, and its focus border is the theme's red: it read as an
+# error. A neutral grey says "ready" instead.
+_CALM_INPUT_CSS = """<style>
+[data-testid="stChatInput"] div:focus-within { border-color: rgba(49, 51, 63, 0.45) !important; }
+</style>"""
 
 
 def render_chat(engine: AnswerEngine, store: FeedbackStore, choice: Choice, sources_dir: Path,
                 max_chars: int = 1000) -> None:
     st.title("Peer Support Work: ask the evidence")
+    install_citation_links()
+    st.html(_CALM_INPUT_CSS)
+    chunks = list(getattr(engine.index, "chunks", []) or [])  # for a text source's passage in context
     for ex in state.conversation():
-        render_exchange(ex, store, sources_dir)
+        render_exchange(ex, store, sources_dir, chunks)
     typed = st.chat_input("Ask a question about peer support work", max_chars=max_chars, key="question")
     request = Request(typed) if typed else state.take_pending()
     if request is None:
@@ -43,7 +52,8 @@ def render_chat(engine: AnswerEngine, store: FeedbackStore, choice: Choice, sour
     if exchange is not None:
         state.add_exchange(exchange)
         with st.chat_message("assistant"):
-            render_answer(exchange, store, sources_dir)
+            render_answer(exchange, store, sources_dir, chunks)
+            scroll_to_new_answer(exchange.id)
 
 
 def _welcome() -> None:
@@ -64,8 +74,8 @@ def _ask(engine: AnswerEngine, request: Request, choice: Choice) -> Exchange | N
     with st.chat_message("user"):
         st.markdown(escape_md(request.question))
     context = state.history()
-    if request.section and context and context[-1].question == request.question:
-        context = context[:-1]  # a re-ask within a section is the same question, not a follow-up to itself
+    while request.reask and context and context[-1].question == request.question:
+        context = context[:-1]  # a re-ask in another scope is the same question, not a follow-up to itself
     try:
         if choice.mode == "llm":
             answer = _ask_streaming(engine, request.question, context, filters)
@@ -102,14 +112,14 @@ def _ask_streaming(engine: AnswerEngine, question: str, context: list[Turn], fil
     return answer
 
 
-def render_exchange(ex: Exchange, store: FeedbackStore, sources_dir: Path) -> None:
+def render_exchange(ex: Exchange, store: FeedbackStore, sources_dir: Path, chunks: list[Chunk] | None = None) -> None:
     with st.chat_message("user"):
         st.markdown(escape_md(ex.question))
     with st.chat_message("assistant"):
-        render_answer(ex, store, sources_dir)
+        render_answer(ex, store, sources_dir, chunks)
 
 
-def render_answer(ex: Exchange, store: FeedbackStore, sources_dir: Path) -> None:
+def render_answer(ex: Exchange, store: FeedbackStore, sources_dir: Path, chunks: list[Chunk] | None = None) -> None:
     answer = ex.answer
     if ex.scope:
         st.caption(escape_md(f"Searched only in {ex.scope}"))
@@ -129,18 +139,38 @@ def render_answer(ex: Exchange, store: FeedbackStore, sources_dir: Path) -> None
         st.markdown(answer_markdown(answer))
     if answer.notice and not answer.widen and answer.coverage != "partial":
         st.caption(escape_md(answer.notice))
-    if answer.abstained and answer.suggestions:
-        st.markdown("**Ask again within one of the nearest sections:**")
-        for i, section in enumerate(answer.suggestions):
-            st.button(
-                escape_md(section), key=f"suggest-{ex.id}-{i}", on_click=state.queue, args=(ex.question, section),
-                icon=":material/manage_search:",
-            )
+    if answer.abstained and answer.notice != "signpost":
+        _offer_sections(ex)
     if answer.citations:
-        st.caption("Sources: open one to read the passage its sentences come from.")
+        st.caption("Sources: open one (or click its number) to read the passage and see the page it is on.")
     for c in answer.citations:
-        render_citation(c, sources_dir, key=f"pdf-{ex.id}-{c.n}")
+        render_citation(c, sources_dir, key=f"pdf-{ex.id}-{c.n}", chunks=chunks)
     render_feedback(ex, store)
+
+
+def sections_to_offer(suggestions: list[str], searched: str) -> list[str]:
+    """The nearest sections, less the section just searched and those inside it: asking there
+    again would give the same abstention."""
+    if not searched:
+        return list(suggestions)
+    inside = searched.rstrip() + SECTION_SEP
+    return [s for s in suggestions if s != searched and not s.startswith(inside)]
+
+
+def _offer_sections(ex: Exchange) -> None:
+    offered = sections_to_offer(ex.answer.suggestions, ex.filters.section)
+    if offered:
+        st.markdown("**Ask again within one of the nearest sections:**")
+    for i, section in enumerate(offered):
+        st.button(
+            escape_md(section), key=f"suggest-{ex.id}-{i}", on_click=follow_suggestion, args=(ex.question, section),
+            icon=":material/manage_search:",
+        )
+    if ex.filters.section:
+        st.button(
+            "Ask again in all sections", key=f"suggest-{ex.id}-all", on_click=follow_suggestion,
+            args=(ex.question, ""), icon=":material/travel_explore:",
+        )
 
 
 def answer_markdown(answer: Answer) -> str:
@@ -157,7 +187,8 @@ def answer_markdown(answer: Answer) -> str:
         text = " ".join(s.text.split())
         if s.role == "item":
             text = text.lstrip("-•▪●◦* ")
-        marks = " ".join(f"**\\[{n}\\]**" for n in s.citations)
+        # Each [n] links to citation n: app/ui/scroll.py opens it and scrolls to it.
+        marks = " ".join(f"[**\\[{n}\\]**]({citation_href(n)})" for n in s.citations)
         lines.append(("    - " if s.role == "item" else "- ") + f"{escape_md(text)} {marks}")
     return "\n".join(lines)
 

@@ -1,27 +1,23 @@
 """One expander per citation: the passage with the cited sentence highlighted, where it sits
-(section path, page), the report's PDF, and the studies the passage cites with DOI links."""
+(section path, page), a button that shows the cited page itself (the PDF page with the sentence
+highlighted, or a text source's passage in context), the report's PDF, and the studies the quoted
+sentences cite with DOI links."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import streamlit as st
 
+from app.page_view import PageError, cited_page, find_source_file, passage_in_context, quote_parts
 from app.ui.safe_text import doi_url, escape_md, highlight, link_md, page_label
-from peerqa.records import Citation
+from ingest.references import cited_in
+from peerqa.records import Chunk, Citation, Reference
 
-
-def find_source_file(sources_dir: Path, name: str) -> Path | None:
-    """The file a chunk came from. Indexes store only the file name (it may sit in a sub-folder)."""
-    name = Path(name).name  # never let a stored name climb out of the sources folder
-    if not name or name.startswith("."):
-        return None
-    direct = sources_dir / name
-    if direct.is_file():
-        return direct
-    if sources_dir.is_dir():
-        return next((p for p in sources_dir.rglob(name) if p.is_file()), None)
-    return None
+__all__ = ["cited_page", "citation_label", "find_source_file", "render_citation"]
+log = logging.getLogger("peerqa.app")
+PAGE_FAILED = "Sorry, the page could not be shown just now. The PDF download below still works."
 
 
 def citation_label(c: Citation) -> str:
@@ -32,24 +28,49 @@ def citation_label(c: Citation) -> str:
     return escape_md(" · ".join(parts))
 
 
-def render_citation(c: Citation, sources_dir: Path, key: str) -> None:
+def render_citation(c: Citation, sources_dir: Path, key: str, chunks: list[Chunk] | None = None) -> None:
     ch = c.passage.chunk
     page = page_label(ch.page_start, ch.page_end)
     with st.expander(citation_label(c)):
         where = " · ".join(x for x in (ch.section or "(no section)", ch.source_path, page) if x)
         st.caption(escape_md(where))
         st.markdown(highlight(ch.text, c.quote))
+        _page_button(c, sources_dir, key, chunks or [])
         _pdf_link(sources_dir, ch.source_path, ch.page_start, key)
         if ch.designs:
             st.caption(escape_md("Study designs named here: " + ", ".join(ch.designs)))
         if c.studies:
-            st.markdown("**Studies this passage cites**")
-            lines = []
-            for ref in c.studies:
-                text = escape_md(ref.short() + (f": {ref.title}" if ref.title else ""))
-                url = doi_url(ref.doi)
-                lines.append(f"- {text}" + (f" · {link_md('doi:' + ref.doi, url)}" if url else ""))
-            st.markdown("\n".join(lines))
+            _studies(c)
+
+
+def _study_line(ref: Reference) -> str:
+    text = escape_md(ref.short() + (f": {ref.title}" if ref.title else ""))
+    url = doi_url(ref.doi)
+    return text + (f" · {link_md('doi:' + ref.doi, url)}" if url else "")
+
+
+def _studies(c: Citation) -> None:
+    """The studies each quoted sentence cites: with one sentence a list, with several a list per
+    sentence (a study cited only by the passage around them is not listed)."""
+    by_sentence = studies_by_sentence(c)
+    if len(by_sentence) <= 1:
+        st.markdown("**Studies the quoted sentence cites**")
+        st.markdown("\n".join(f"- {_study_line(ref)}" for ref in c.studies))
+        return
+    st.markdown("**Studies each quoted sentence cites**")
+    lines = []
+    for i, (sentence, refs) in enumerate(by_sentence, start=1):
+        words = sentence.split()
+        opening = " ".join(words[:8]) + (" …" if len(words) > 8 else "")
+        lines.append(f"{i}. “{escape_md(opening)}”" + ("" if refs else ": no study named"))
+        lines += [f"    - {_study_line(ref)}" for ref in refs]
+    st.markdown("\n".join(lines))
+
+
+def studies_by_sentence(c: Citation) -> list[tuple[str, list[Reference]]]:
+    """Each quoted sentence of a citation with the studies (of the citation's) that it cites."""
+    pool = {r.id: r for r in c.studies}
+    return [(part, cited_in([part], list(pool), pool)) for part in quote_parts(c.quote)]
 
 
 def _pdf_link(sources_dir: Path, source_path: str, page: int | None, key: str) -> None:
@@ -71,3 +92,44 @@ def _pdf_link(sources_dir: Path, source_path: str, page: int | None, key: str) -
         if page:
             st.caption(f"and open it at page {page} (the number printed on the page).")
 
+
+
+def _page_button(c: Citation, sources_dir: Path, key: str, chunks: list[Chunk]) -> None:
+    ch = c.passage.chunk
+    path = find_source_file(sources_dir, ch.source_path)
+    if path is None:
+        return
+    is_pdf = path.suffix.lower() == ".pdf"
+    if is_pdf and not ch.page_start:
+        return
+    label = f"Show page {ch.page_start} with the sentence highlighted" if is_pdf else "Show the passage in context"
+    if st.button(label, key=f"page-{key}", icon=":material/find_in_page:"):
+        _page_dialog(c, path, chunks)
+
+
+@st.dialog("The cited page", width="large")
+def _page_dialog(c: Citation, path: Path, chunks: list[Chunk]) -> None:
+    ch = c.passage.chunk
+    if path.suffix.lower() != ".pdf":
+        st.caption(escape_md(f"{ch.source_path} has no pages: the passage in its surrounding text"))
+        text, _span = passage_in_context(chunks, ch) if chunks else (ch.text, (0, len(ch.text)))
+        st.markdown(highlight(text, c.quote) if c.quote else escape_md(text))
+        return
+    try:
+        shown = cited_page(path, ch, c.quote)
+    except PageError as exc:
+        st.warning(escape_md(str(exc)), icon=":material/warning:")
+        return
+    except Exception:
+        log.exception("rendering a cited page failed")
+        st.error(PAGE_FAILED, icon=":material/error:")
+        return
+    st.caption(escape_md(f"{ch.source_path} · p. {shown.printed} (page {shown.page_index + 1} of {shown.pages} "
+                         f"in the file) · {ch.section or '(no section)'}"))
+    if shown.note:
+        st.info(escape_md(shown.note), icon=":material/info:")
+    if shown.excerpt:
+        st.caption("The quoted sentences are highlighted in yellow. Where they are on the page:")
+        st.image(shown.excerpt, width="stretch", alt=f"The quoted lines on page {shown.printed}")
+        st.caption("The whole page:")
+    st.image(shown.png, width="stretch", alt=f"Page {shown.printed} of {ch.source_path}")

@@ -12,6 +12,7 @@ from app.ui import state
 from app.ui.export import conversation_markdown
 from app.ui.protocols import IndexView
 from app.ui.safe_text import escape_md
+from peerqa.records import SECTION_SEP
 from peerqa.settings import Settings
 
 SECTION_KEY = "filter_section"
@@ -58,14 +59,41 @@ def _keep_valid(key: str, options: list[str]) -> None:
         del st.session_state[key]
 
 
+def follow_suggestion(question: str, section: str) -> None:
+    """An abstention's section button: re-ask there, and set the sidebar's section to it, so the
+    sidebar always shows the filter the answer used (and later questions keep it)."""
+    st.session_state[SECTION_KEY] = section
+    state.queue(question, section, reask=True)
+
+
+def section_option_label(path: str) -> str:
+    """'Training — in Findings › Development and Implementation': the section's own name first,
+    so typing a name finds that section at the start of its label; the whole path follows."""
+    if not path:
+        return "All sections"
+    *parents, own = path.split(SECTION_SEP)
+    return f"{own} — in {SECTION_SEP.join(parents)}" if parents else own
+
+
+# The sidebar is narrow: the section list opens wider than it (over the page), so whole paths
+# show instead of "Findings › Development and Imp…". Rows cannot wrap: the list is virtualised
+# with a fixed row height.
+_WRAP_CSS = """<style>
+div[data-trigger="ComboBox"] { width: max-content !important; max-width: min(60rem, 92vw) !important; }
+</style>"""
+
+
 def render_filters(index: IndexView, settings: Settings) -> Choice:
     st.markdown("**Search in**")
+    st.html(_WRAP_CSS)
     sections = [""] + index.sections()
     _keep_valid(SECTION_KEY, sections)
     section = st.selectbox(
-        "Section", sections, key=SECTION_KEY, format_func=lambda s: s or "All sections",
-        help="Only passages in this section (and its sub-sections) are used. Type to search.",
+        "Section", sections, key=SECTION_KEY, format_func=section_option_label, filter_mode="contains",
+        help="Only passages in this section (and its sub-sections) are used. Type a section's name to find it.",
     )
+    if section:
+        st.caption(escape_md(f"Searching in {section}"))
     names = {sid: doc.path + (f" ({doc.title[:40]})" if doc.title else "") for sid, doc in index.sources.items()}
     sources = [""] + sorted(names, key=lambda sid: names[sid].lower())
     _keep_valid(SOURCE_KEY, sources)

@@ -38,6 +38,7 @@ class Request:
 
     question: str
     section: str = ""  # set by an abstention's suggestion: re-ask within that section
+    reask: bool = False  # the same question again in another scope, not a follow-up to itself
 
 
 def _state() -> Any:
@@ -76,9 +77,9 @@ def new_conversation() -> None:
     s.pop(PENDING, None)
 
 
-def queue(question: str, section: str = "") -> None:
+def queue(question: str, section: str = "", reask: bool = False) -> None:
     """Ask `question` on the next run (a button callback cannot render the answer itself)."""
-    _state()[PENDING] = Request(question, section)
+    _state()[PENDING] = Request(question, section, reask or bool(section))
 
 
 def take_pending() -> Request | None:
