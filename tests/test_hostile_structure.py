@@ -20,6 +20,7 @@ from ingest.heading_sanity import is_label, page_furniture
 from ingest.loaders import load_source
 from ingest.structure import analyse
 from peerqa.settings import ChunkingSettings
+from tests import pdflatex
 from tests import pdfproducers as producers
 from tests.fakes import fake_count_tokens
 from tests.pdfgen import make_pdf
@@ -49,8 +50,8 @@ def test_labels_are_recognised_and_headings_are_not():
 
 
 def test_lecture_notes_get_flat_sections_and_sane_chunks(tmp_path):
-    path = producers.lecture_notes_pdf(tmp_path / "notes.pdf")
-    labels = producers.lecture_notes_pdf.labels  # type: ignore[attr-defined]
+    path = pdflatex.lecture_notes_pdf(tmp_path / "notes.pdf")
+    labels = pdflatex.lecture_notes_pdf.labels  # type: ignore[attr-defined]
     doc, chunks = _chunks(path)
     pages = len(load_source(path).pages)
     assert pages > 100 and labels >= 300  # a 100-page-plus document with hundreds of numbered boxes
@@ -76,7 +77,7 @@ def test_lecture_notes_get_flat_sections_and_sane_chunks(tmp_path):
          ["Page 1 of", "Page 3 of"]),
         (producers.word_export, {"Background", "Methods", "Uptake", "Experience of staff", "Recommendations"},
          ["service | 2", "service | 3"]),
-        (producers.latex_article, {"1 Introduction", "4 Results", "4.1 Length of stay", "4.2 Readmissions"},
+        (pdflatex.latex_article, {"1 Introduction", "4 Results", "4.1 Length of stay", "4.2 Readmissions"},
          ["PEER WORKERS ON ACUTE WARDS"]),
     ],
     ids=["libreoffice", "word", "latex-article"],

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.pdfproducers import lecture_notes_pdf
+from tests.pdflatex import lecture_notes_pdf
 
 pytestmark = [pytest.mark.integration, pytest.mark.hostile]
 GOOD = "GOOD NOTES\n\nPeer workers in this file said a great deal about the support they gave to families."
