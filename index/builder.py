@@ -3,12 +3,16 @@
 Unchanged sources (same sha256) are neither re-parsed nor re-embedded; removed sources drop
 out because every build lists the sources afresh. A new version is written to a temporary
 folder, validated by loading it, renamed into place and only then made ACTIVE, so a failed
-or killed build leaves the serving index as it was.
+or killed build leaves the serving index as it was; the next build removes what a killed one
+left behind (`index/cleanup.py`).
+
+Each source runs on a budget (`settings.budget`, `ingest/budget.py`): a wall-clock limit for its
+parse, structure, chunking and embedding together, and limits on its passages. A source over
+budget fails by name with the reason, and the build goes on with the rest.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -25,10 +29,25 @@ import numpy as np
 
 from index.bm25 import BM25Index
 from index.cache import EmbeddingCache, ParseCache, text_key
+from index.cleanup import claim_build_folder, remove_stale_builds
 from index.embedder import Embedder
+from index.integrity import read_pointer, seal
 from index.late_interaction import TokenEmbedding, TokenVectors
-from index.store import FORMAT, file_checksums, load_version, prune_versions, set_active, write_jsonl
+from index.source_budget import embed_sources_within_budget
+from index.store import (
+    FORMAT,
+    IndexLoadError,
+    file_checksums,
+    list_versions,
+    load_version,
+    prune_versions,
+    set_active,
+    sha256_path,
+    validate_version,
+    write_jsonl,
+)
 from index.vectors import build_faiss, write_faiss
+from ingest.budget import SourceClock, check_chunks
 from ingest.discover import discover_sources, find_near_duplicates, link_studies
 from ingest.loaders import SourceError
 from ingest.parse import ParsedSource, parse_isolated
@@ -65,11 +84,14 @@ def build_index(
     paths: list[Path] | None = None,
     rebuild: bool = False,
     progress: Progress = _no_progress,
-    parse_timeout_s: float = 120.0,
+    parse_timeout_s: float | None = None,
 ) -> IngestReport:
+    """`parse_timeout_s` overrides `settings.budget.source_seconds`, the time limit per source."""
     started = time.monotonic()
     index_dir = settings.index_dir
     index_dir.mkdir(parents=True, exist_ok=True)
+    limit_s = parse_timeout_s if parse_timeout_s is not None else settings.budget.source_seconds
+    clocks: dict[str, SourceClock] = {}
     cache_dir = settings.resolved_cache_dir
     settings_hash = settings.index_hash()
     if rebuild:
@@ -77,6 +99,7 @@ def build_index(
     parse_cache = ParseCache(cache_dir / "parsed", settings_hash)
 
     report = IngestReport()
+    report.warnings.extend(remove_stale_builds(index_dir))  # leftovers of killed builds
     files, statuses = discover_sources(paths or [settings.sources_dir], settings.sources_dir)
     report.sources.extend(statuses)
 
@@ -87,7 +110,7 @@ def build_index(
         status = SourceStatus(path=path.name, status="failed")
         report.sources.append(status)
         try:
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            digest = sha256_path(path)
         except OSError as exc:
             status.status, status.error = "failed", f"cannot read file ({exc.strerror or exc})"
             continue
@@ -99,18 +122,29 @@ def build_index(
         seen_hashes[digest] = path.name
         cached = None if rebuild else parse_cache.get(digest)
         if cached is not None:
+            try:
+                check_chunks(cached.chunks, settings.budget)  # the limits may have changed since
+            except SourceError as exc:
+                status.status, status.error = "failed", str(exc)
+                continue
             cached.source.path = path.name
             for chunk in cached.chunks:
                 chunk.source_path = path.name
             parsed.append(cached)
             status.status, status.chunks = "ok", len(cached.chunks)
             continue
+        clock = clocks[digest] = SourceClock(limit_s).start()
         try:
-            result = parse_isolated(path, digest, settings.chunking, settings.model, timeout_s=parse_timeout_s)
+            result = parse_isolated(
+                path, digest, settings.chunking, settings.model, timeout_s=clock.remaining(), budget=settings.budget,
+                limit_s=limit_s,
+            )
         except SourceError as exc:
             status.status, status.error = "failed", str(exc)
             log.warning("%s: %s", path.name, exc)
             continue
+        finally:
+            clock.stop()
         parse_cache.put(result)
         parsed.append(result)
         status.status, status.chunks = "ok", len(result.chunks)
@@ -123,8 +157,11 @@ def build_index(
         parsed.remove(dup)
     link_studies(parsed)
 
+    if parse_cache.damaged:
+        report.warnings.append(f"{len(parse_cache.damaged)} parse cache entr{'y' if len(parse_cache.damaged) == 1 else 'ies'} "
+                               "failed their checksum; those sources were read again")
     chunks = [c for p in parsed for c in p.chunks]
-    unchanged = None if rebuild else _unchanged_version(index_dir, settings_hash, parsed, embedder)
+    unchanged = None if rebuild else _unchanged_version(index_dir, settings_hash, parsed, embedder, report.warnings)
     if unchanged is not None:
         report.index_version = unchanged
         report.chunks_total = len(chunks)
@@ -137,23 +174,38 @@ def build_index(
     if not chunks:
         raise BuildError("no source could be ingested: " + "; ".join(f"{s.path}: {s.error}" for s in report.sources if s.error))
 
-    # Embeddings: reuse what the cache holds for this model, embed the rest.
+    # Embeddings: reuse what the cache holds for this model (entries that pass their checksum),
+    # embed the rest, one source at a time on its own clock.
     progress("Embedding passages", 0.5)
     cache = EmbeddingCache(cache_dir / "embeddings.sqlite", embedder.sha256)
+    embedded, over = embed_sources_within_budget(
+        parsed, clocks, embedder, cache, settings.index.token_vectors, progress, limit_s
+    )
+    for source, reason in over:
+        st = next(s for s in report.sources if s.source_id == source.source.id)
+        st.status, st.chunks, st.error = "failed", 0, reason
+        log.warning("%s: %s", source.source.path, reason)
+        parsed.remove(source)
+    chunks = [c for p in parsed for c in p.chunks]
+    if not chunks:
+        cache.close()
+        raise BuildError("no source could be ingested: " + "; ".join(f"{s.path}: {s.error}" for s in report.sources if s.error))
     keys = [text_key(c.embed_text) for c in chunks]
     vectors, token_vectors, missing = _chunk_vectors(chunks, keys, embedder, cache, settings.index.token_vectors, progress)
     # Sentence vectors too, so that composing an answer costs dot products, not model calls.
     progress("Embedding sentences", 0.9)
     sent_rows, sent_vectors = _sentence_vectors(chunks, embedder, cache)
+    report.warnings.extend(cache.report())
     cache.close()
-    report.embedded = len(missing)
-    report.reused = len(set(keys)) - len(missing)
+    report.embedded = len((embedded | set(missing)) & set(keys))  # of the sources that made it
+    report.reused = len(set(keys)) - report.embedded
 
     progress("Writing index", 0.92)
     version = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + settings_hash[:8]
     tmp = index_dir / f".build-{version}"
-    tmp.mkdir(parents=True)
+    claim = claim_build_folder(tmp)  # says "this build runs" until released, or the process ends
     try:
+        tmp.mkdir(parents=True)
         write_jsonl(tmp / "chunks.jsonl", chunks)
         refs = {r.id: r for p in parsed for r in p.references}
         write_jsonl(tmp / "references.jsonl", list(refs.values()))
@@ -202,6 +254,7 @@ def build_index(
             "build_seconds": round(time.monotonic() - started, 2),
             "files": file_checksums(tmp),
         }
+        manifest = seal(manifest)  # the manifest's own checksum, over everything above
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
         _fsync_tree(tmp)
         load_version(tmp)  # validate before anyone can be served from it
@@ -211,7 +264,9 @@ def build_index(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    prune_versions(index_dir, settings.index.keep_versions)
+    finally:
+        claim.release()
+    report.warnings.extend(prune_versions(index_dir, settings.index.keep_versions))
     report.chunks_total = len(chunks)
     report.index_version = version
     report.seconds = round(time.monotonic() - started, 2)
@@ -219,11 +274,17 @@ def build_index(
     return report
 
 
+def _no_tick() -> None:
+    return None
+
+
 def _chunk_vectors(
-    chunks: list, keys: list[str], embedder: Embedder, cache: EmbeddingCache, with_tokens: bool, progress: Progress
+    chunks: list, keys: list[str], embedder: Embedder, cache: EmbeddingCache, with_tokens: bool, progress: Progress,
+    tick: Callable[[], None] = _no_tick,
 ) -> tuple[np.ndarray, TokenVectors | None, list[str]]:
     """Chunk vectors (and token vectors for late interaction) from the cache or the model.
-    Returns them with the text keys that had to be embedded."""
+    Returns them with the text keys that had to be embedded. `tick` runs after every batch
+    (the source's clock: it raises when the time is up)."""
     unique = list(dict.fromkeys(keys))
     have = cache.get_many(unique)
     have_tokens = cache.get_tokens(unique) if with_tokens else {}
@@ -245,6 +306,7 @@ def _chunk_vectors(
         have.update(new)
         done = min(start + batch, len(missing))
         progress(f"Embedding passages ({done}/{len(missing)})", 0.5 + 0.4 * done / len(missing))
+        tick()
     vectors = np.vstack([have[k] for k in keys]).astype("float32")
     tokens = None
     if with_tokens:
@@ -255,7 +317,7 @@ def _chunk_vectors(
 
 
 def _sentence_vectors(
-    chunks: list, embedder: Embedder, cache: EmbeddingCache
+    chunks: list, embedder: Embedder, cache: EmbeddingCache, tick: Callable[[], None] = _no_tick
 ) -> tuple[list[tuple[int, int, int]], np.ndarray]:
     from ingest.sentences import split_sentences
 
@@ -275,21 +337,26 @@ def _sentence_vectors(
         new = dict(zip(part, embedder.embed([by_key[k] for k in part]), strict=True))
         cache.put_many(new)
         have.update(new)
+        tick()
     if not rows:
         return rows, np.zeros((0, embedder.dim), dtype="float32")
     return rows, np.vstack([have[k] for k in keys]).astype("float32")
 
 
-def _unchanged_version(index_dir: Path, settings_hash: str, parsed: list[ParsedSource], embedder: Embedder) -> str | None:
-    """The active version when it was built from exactly these sources, settings and model."""
-    from index.store import read_active
-
-    active = read_active(index_dir)
+def _unchanged_version(
+    index_dir: Path, settings_hash: str, parsed: list[ParsedSource], embedder: Embedder, warnings: list[str]
+) -> str | None:
+    """The active version when it was built from exactly these sources, settings and model, and it
+    validates (manifest checksum, file checksums); a damaged pointer or version is said in `warnings`."""
+    active, problem = read_pointer(index_dir)
     if active is None:
+        if problem != "missing" or list_versions(index_dir):
+            warnings.append(f"the ACTIVE pointer is {problem}; a new version is built and made active")
         return None
     try:
-        manifest = json.loads((index_dir / active / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        manifest = validate_version(index_dir / active)
+    except IndexLoadError as exc:
+        warnings.append(f"the active version is unusable ({exc}); a new version is built and made active")
         return None
     same_sources = sorted((s["id"], s["path"]) for s in manifest.get("sources", [])) == sorted(
         (p.source.id, p.source.path) for p in parsed

@@ -9,12 +9,14 @@
                          sentences.jsonl   (chunk row, start, end) of each sentence with a vector
                          sentence_vectors.npy
                          token_vectors.npy, token_ids.npy, token_offsets.npy   late interaction
-    <index_dir>/ACTIVE                     name of the serving version
+    <index_dir>/ACTIVE                     name of the serving version (and its sha256)
     <index_dir>/cache/                     parse and embedding caches
 
-Loading checks every file against the manifest's sha256 and refuses an index built with
-another model, dimension or settings hash; a damaged active version falls back to the
-newest older version that validates.
+Loading checks the manifest's own checksum and every file against the manifest's sha256
+(`index/integrity.py`). A damaged active version, or a missing or damaged ACTIVE pointer, falls
+back to the newest other version that validates, with a warning; so does an active version built
+with another model or settings when an older one matches them. With none, loading is refused with
+the command that rebuilds.
 """
 
 from __future__ import annotations
@@ -29,17 +31,22 @@ from pathlib import Path
 from typing import Any
 
 from index.bm25 import BM25Index
+from index.integrity import manifest_problem, pointer_text, read_pointer
 from index.late_interaction import TokenVectors
 from index.vectors import read_faiss
 from peerqa.records import Chunk, Reference, SourceDoc
 
 log = logging.getLogger(__name__)
-FORMAT = 1
+FORMAT = 2  # 2: the manifest carries its own checksum
 DATA_FILES = ("chunks.jsonl", "references.jsonl", "outline.json", "vectors.faiss")
 
 
 class IndexLoadError(Exception):
     """No usable index; the message says which command builds one."""
+
+
+class IndexMismatch(IndexLoadError):
+    """A valid version, but built with another model, dimension or settings than asked for."""
 
 
 def sha256_path(path: Path) -> str:
@@ -65,16 +72,18 @@ def write_jsonl(path: Path, rows: list[Any]) -> None:
 
 
 def read_active(index_dir: Path) -> str | None:
-    pointer = index_dir / "ACTIVE"
-    if not pointer.exists():
-        return None
-    name = pointer.read_text(encoding="utf-8").strip()
-    return name or None
+    """The serving version: what ACTIVE names, else (pointer missing or damaged) the newest version
+    folder; None when there is none. `load_index` validates it and says what was wrong."""
+    name, _problem = read_pointer(index_dir)
+    if name is not None:
+        return name
+    versions = list_versions(index_dir)
+    return versions[0] if versions else None
 
 
 def set_active(index_dir: Path, version: str) -> None:
     tmp = index_dir / f".ACTIVE.{os.getpid()}.tmp"
-    tmp.write_text(version + "\n", encoding="utf-8")
+    tmp.write_text(pointer_text(version), encoding="utf-8")
     with tmp.open("rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, index_dir / "ACTIVE")
@@ -87,13 +96,16 @@ def list_versions(index_dir: Path) -> list[str]:
     return sorted(names, reverse=True)
 
 
-def prune_versions(index_dir: Path, keep: int) -> None:
+def prune_versions(index_dir: Path, keep: int) -> list[str]:
+    """Drop versions beyond the newest `keep` (never the active one) and leftover build folders of
+    builds that no longer run; returns a line for each leftover removed."""
+    from index.cleanup import remove_stale_builds
+
     active = read_active(index_dir)
     for name in list_versions(index_dir)[keep:]:
         if name != active:
             shutil.rmtree(index_dir / name, ignore_errors=True)
-    for stale in index_dir.glob(".build-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+    return remove_stale_builds(index_dir)
 
 
 @dataclass
@@ -136,8 +148,13 @@ def validate_version(folder: Path, expect: dict[str, Any] | None = None) -> dict
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise IndexLoadError(f"{folder.name}: manifest unreadable ({exc})") from exc
-    if manifest.get("format") != FORMAT:
-        raise IndexLoadError(f"{folder.name}: index format {manifest.get('format')} is not {FORMAT}")
+    if isinstance(manifest, dict) and manifest.get("format") != FORMAT:
+        raise IndexLoadError(
+            f"{folder.name}: index format {manifest.get('format')} is not {FORMAT} (built by another version of peerqa)"
+        )
+    problem = manifest_problem(manifest)
+    if problem:
+        raise IndexLoadError(f"{folder.name}: {problem}")
     for name, digest in manifest.get("files", {}).items():
         path = folder / name
         if not path.exists():
@@ -150,17 +167,17 @@ def validate_version(folder: Path, expect: dict[str, Any] | None = None) -> dict
     if expect:
         model = manifest.get("model", {})
         if expect.get("model") and model.get("name") != expect["model"]:
-            raise IndexLoadError(
+            raise IndexMismatch(
                 f"the index was built with model {model.get('name')!r}, but the settings ask for "
                 f"{expect['model']!r}; rebuild it with: peerqa ingest --rebuild"
             )
         if expect.get("dim") and model.get("dim") != expect["dim"]:
-            raise IndexLoadError(
+            raise IndexMismatch(
                 f"the index has {model.get('dim')}-dimensional vectors, the model gives {expect['dim']}; "
                 "rebuild it with: peerqa ingest --rebuild"
             )
         if expect.get("settings_hash") and manifest.get("settings_hash") != expect["settings_hash"]:
-            raise IndexLoadError(
+            raise IndexMismatch(
                 "the index was built with other chunking or model settings; rebuild it with: peerqa ingest"
             )
     return manifest
@@ -210,27 +227,48 @@ def load_version(folder: Path, expect: dict[str, Any] | None = None) -> LoadedIn
 
 
 def load_index(index_dir: Path, expect: dict[str, Any] | None = None) -> LoadedIndex:
-    """The active version, or the newest older one that validates (with a warning)."""
-    active = read_active(index_dir)
-    if active is None:
+    """The active version, or the newest other version that validates (with a warning)."""
+    active, pointer_problem = read_pointer(index_dir)
+    versions = list_versions(index_dir)
+    if active is None and not versions:
         raise IndexLoadError(f"no index in {index_dir}; build one with: peerqa ingest --index-dir {index_dir}")
+    candidates = ([active] if active else []) + [v for v in versions if v != active]
     errors: list[str] = []
-    candidates = [active] + [v for v in list_versions(index_dir) if v != active]
+    active_mismatch: IndexMismatch | None = None
     for name in candidates:
-        folder = index_dir / name
         try:
-            loaded = load_version(folder, expect)
+            loaded = load_version(index_dir / name, expect)
+        except IndexMismatch as exc:  # valid, but for other settings: an older version may match them
+            if name == active:
+                active_mismatch = exc
+            errors.append(f"{name}: {exc}")
+            continue
         except IndexLoadError as exc:
-            if "rebuild it with" in str(exc):
-                raise  # another model or settings: falling back would serve a stale index
             errors.append(str(exc))
             log.warning("index version %s unusable: %s", name, exc)
             continue
         except Exception as exc:  # noqa: BLE001 - a damaged file can fail in any reader
-            errors.append(f"{name}: {type(exc).__name__}: {exc}")
+            errors.append(f"{name}: damaged ({exc})")
             continue
-        loaded.warnings = [f"active index {errors[0]}; serving older version {name}"] if errors else []
+        loaded.warnings = _fallback_warnings(name, active, pointer_problem, errors, active_mismatch is not None)
+        for warning in loaded.warnings:
+            log.warning("%s", warning)
         return loaded
+    if active_mismatch is not None:
+        raise active_mismatch  # the active version is sound but for other settings, and nothing older fits
     raise IndexLoadError(
         "no usable index version (" + "; ".join(errors) + f"); rebuild with: peerqa ingest --index-dir {index_dir}"
     )
+
+
+def _fallback_warnings(served: str, active: str | None, pointer_problem: str, errors: list[str], mismatch: bool) -> list[str]:
+    if active is None:
+        return [f"the ACTIVE pointer is {pointer_problem}; serving {served}, the newest version that validates"]
+    if served == active:
+        return []
+    if mismatch:
+        return [
+            f"the active version {active} was built with another model or other settings; serving {served}, "
+            "the newest version built with the current ones (run peerqa ingest to build a current index)"
+        ]
+    return [f"active index {errors[0]}; serving older version {served}"]

@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ingest.budget import bounded_header, long_sentence_pieces, merge_fragments
 from ingest.designs import tag_designs
 from ingest.sentences import split_sentences
 from ingest.structure import Block, StructuredDoc
@@ -53,7 +54,7 @@ def _units_of_block(doc_text: str, block: Block, budget: int, count: TokenCounte
             pos += len(row) + 1
         return units
     units = []
-    for s, e in split_sentences(block.text):
+    for s, e in (p for span in split_sentences(block.text) for p in long_sentence_pieces(block.text, *span, budget)):
         n = count(block.text[s:e])
         if n <= budget:
             units.append(_Unit(base + s, base + e, n, block))
@@ -92,7 +93,7 @@ def chunk_document(
     chunks: list[Chunk] = []
     for blocks in sections:
         path = blocks[0].section_path
-        header = header_for(path) if settings.header else ""
+        header = bounded_header(header_for(path), settings.max_tokens, count_tokens) if settings.header else ""
         # Special tokens ([CLS], [SEP]) are part of the model's 256.
         budget = settings.max_tokens - (count_tokens(header) if header else 0) - 2
         units = [u for b in blocks for u in _units_of_block(doc.text, b, budget, count_tokens)]
@@ -122,6 +123,8 @@ def chunk_document(
                 current = []
             else:
                 groups.append(current)
+        # The floor on chunk size: fragments join a neighbour or are dropped as noise (ingest/budget.py).
+        groups = merge_fragments(groups, lambda g: doc.text[g[0].start : g[-1].end], budget, settings.min_chunk_words)
         for group in groups:
             chunks.append(_make_chunk(doc, group, source_id, source_path, header, settings, count_tokens))
     return chunks

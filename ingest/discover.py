@@ -8,50 +8,35 @@ from pathlib import Path
 from ingest.loaders import SUPPORTED_SUFFIXES
 from ingest.parse import ParsedSource
 from ingest.references import fold
+from ingest.walk import classify, printable, walk
 from peerqa.records import SourceKind, SourceStatus
 
 NEAR_DUPLICATE = 0.6  # share of a bottom-k sketch of word 5-grams two renditions have in common
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    try:
-        path.resolve().relative_to(folder.resolve())
-        return True
-    except ValueError:
-        return False
-
-
 def discover_sources(paths: list[Path], sources_dir: Path) -> tuple[list[Path], list[SourceStatus]]:
-    """Files to ingest, in a stable order, and statuses for what was passed over."""
+    """Files to ingest, in a stable order, and statuses for what was passed over (each with its reason;
+    nothing in a folder stops the walk: see ingest/walk.py)."""
     files: list[Path] = []
     statuses: list[SourceStatus] = []
     for given in paths:
-        if given.is_dir():
-            folder = given
-            candidates = sorted(p for p in given.rglob("*") if not p.name.startswith("."))
-        elif given.exists() or given.is_symlink():
-            folder = given.parent
-            candidates = [given]
+        try:
+            is_dir = given.is_dir()
+            exists = is_dir or given.exists() or given.is_symlink()
+        except OSError:
+            is_dir, exists = False, given.is_symlink()
+        if is_dir:
+            found, passed = walk(given, SUPPORTED_SUFFIXES)
+        elif exists:
+            outcome = classify(given, given.parent, SUPPORTED_SUFFIXES, explicit=True)
+            found, passed = ([given], []) if outcome is None else ([], [outcome])
         else:
-            statuses.append(SourceStatus(path=given.name, status="failed", error="no such file or folder"))
+            statuses.append(SourceStatus(path=printable(given.name), status="failed", error="no such file or folder"))
             continue
-        for path in candidates:
-            if path.is_dir():
-                continue
-            if path.is_symlink() and not _inside(path, folder):
-                statuses.append(
-                    SourceStatus(path=path.name, status="skipped", error="symbolic link leading outside the sources folder")
-                )
-                continue
-            if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-                statuses.append(
-                    SourceStatus(path=path.name, status="skipped", error=f"unsupported file type '{path.suffix or 'none'}'")
-                )
-                continue
-            if not path.is_file():
-                statuses.append(SourceStatus(path=path.name, status="skipped", error="not a regular file"))
-                continue
-            files.append(path)
+        files.extend(found)
+        statuses.extend(
+            SourceStatus(path=s.name, status="failed" if s.failed else "skipped", error=s.reason) for s in passed
+        )
     return list(dict.fromkeys(files)), statuses
 
 

@@ -53,10 +53,10 @@ def clean_line(line: str) -> str:
     return line.rstrip()
 
 
-def load_source(path: Path, max_pages: int = 2000) -> LoadedDoc:
+def load_source(path: Path, max_pages: int = 2000, max_page_chars: int | None = None) -> LoadedDoc:
     suffix = path.suffix.lower()
     if suffix == ".pdf":
-        return load_pdf(path, max_pages=max_pages)
+        return load_pdf(path, max_pages=max_pages, max_page_chars=max_page_chars)
     if suffix in (".txt", ".md"):
         return load_text(path)
     raise SourceError(f"unsupported file type '{suffix}' (supported: .pdf, .txt, .md)")
@@ -80,9 +80,11 @@ def _page_number(label: str, lines: list[str], index: int) -> tuple[int, list[st
     return (printed if printed is not None else index + 1), lines
 
 
-def load_pdf(path: Path, max_pages: int = 2000) -> LoadedDoc:
+def load_pdf(path: Path, max_pages: int = 2000, max_page_chars: int | None = None) -> LoadedDoc:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
+
+    from ingest.failures import detail
 
     if path.stat().st_size == 0:
         raise SourceError("empty file (0 bytes)")
@@ -92,16 +94,18 @@ def load_pdf(path: Path, max_pages: int = 2000) -> LoadedDoc:
             try:
                 ok = reader.decrypt("")
             except Exception as exc:  # pypdf raises several types for unsupported crypto
-                raise SourceError(f"encrypted PDF that cannot be opened ({exc})") from exc
+                raise SourceError(f"encrypted PDF that cannot be opened ({detail(exc)})") from exc
             if not ok:
                 raise SourceError("encrypted PDF: a password is required")
         n_pages = len(reader.pages)
     except SourceError:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
-        raise SourceError(f"not a readable PDF ({type(exc).__name__}: {exc})") from exc
+        raise SourceError(f"not a readable PDF ({detail(exc)})") from exc
+    except MemoryError:
+        raise
     except Exception as exc:  # noqa: BLE001 - pypdf may raise anything on a damaged file
-        raise SourceError(f"not a readable PDF ({type(exc).__name__}: {exc})") from exc
+        raise SourceError(f"not a readable PDF ({detail(exc)})") from exc
     if n_pages == 0:
         raise SourceError("PDF has no pages")
     if n_pages > max_pages:
@@ -114,8 +118,15 @@ def load_pdf(path: Path, max_pages: int = 2000) -> LoadedDoc:
     for i, page in enumerate(reader.pages):
         try:
             raw = page.extract_text() or ""
+        except MemoryError:
+            raise
         except Exception as exc:  # noqa: BLE001
-            raise SourceError(f"text extraction failed on page {i + 1} ({type(exc).__name__}: {exc})") from exc
+            raise SourceError(f"text extraction failed on page {i + 1} ({detail(exc)})") from exc
+        if max_page_chars is not None and len(raw) > max_page_chars:
+            raise SourceError(
+                f"page {i + 1} holds {len(raw):,} characters of text, over the limit of {max_page_chars:,} a page "
+                "(a dense page holds about 6,000): probably not a document to index"
+            )
         lines = [clean_line(line) for line in raw.splitlines()]
         lines = [line for line in lines if line.strip()]
         number, lines = _page_number(labels[i] if i < len(labels) else "", lines, i)
@@ -152,10 +163,12 @@ def decode_text(data: bytes) -> str:
 
 
 def load_text(path: Path) -> LoadedDoc:
+    from ingest.textcheck import decode_checked
+
     data = path.read_bytes()
     if not data.strip():
         raise SourceError("empty file")
-    text = decode_text(data)
+    text = decode_checked(data)  # binary content fails here as "not a text file"
     # Text files have no pages: blank lines are kept (as "") because they separate paragraphs.
     lines = [clean_line(line) for line in text.splitlines()]
     if sum(len(line) for line in lines) < 20:

@@ -19,7 +19,8 @@ TOP_LEVEL_WORDS = {
     "references", "results", "summary", "bibliography",
 }
 TOP_LEVEL_PREFIXES = ("possible implications", "implications", "recommendations", "appendix")
-_ENTRY = re.compile(r"^(?P<title>\S.*?)(?:\s*\.{2,}\s*|\s*\t+\s*|\s{2,})(?P<page>\d{1,4})\s*$")
+# Dot leaders as word processors ("Training ...... 46") and LaTeX ("1.2 Groups . . . . 7") set them.
+_ENTRY = re.compile(r"^(?P<title>\S.*?)(?:\s*(?:\.\s*){2,}|\s*\t+\s*|\s{2,})(?P<page>\d{1,4})\s*$")
 _SUMMARY = re.compile(r"^(key messages|key findings|key points|summary|conclusions?)\b", re.I)
 _CONNECTORS = ("AND", "OF", "INCLUDING", "THE", "FOR", "IN", "&", "TO", "ON", "WITH")
 

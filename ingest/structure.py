@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from ingest import heading_sanity as sanity
 from ingest.loaders import LoadedDoc
 from ingest.outline import (
     OutlineEntry,
@@ -150,6 +151,7 @@ def _opening_paragraph(lines: list[str], head: str, lo: int, named: int) -> int:
 
 
 def analyse(doc: LoadedDoc) -> StructuredDoc:
+    doc = sanity.without_page_furniture(doc)  # running headers and footers are not text
     lines, pages = _flatten(doc)
     contents = parse_contents(lines)
     outline = contents[2] if contents else []
@@ -176,6 +178,8 @@ def analyse(doc: LoadedDoc) -> StructuredDoc:
                 used.add(idx)
                 cursor = idx + 1
                 break
+    if not sanity.outline_usable(outline):
+        outline, used = [], set()  # no outline to build on: flat sections below
     assign_levels(outline)
     glossary_span = (-1, -1)
     if glossary_at >= 0:
@@ -212,6 +216,12 @@ def analyse(doc: LoadedDoc) -> StructuredDoc:
     for i in range(body_start, ref_start):
         if i not in caps_lines and lines[i].strip() and _is_titlecase_subheading(lines, i):
             extra.append((i, i + 1, lines[i].strip()))
+    if not outline:  # without an outline, numbered headings ("2.1 Policy context") are headings too
+        extra = sorted(extra + sanity.numbered_headings(lines, body_start, ref_start, caps_lines | {e[0] for e in extra}))
+    extra = sanity.sane_extras(extra, lines)  # numbered labels (Definition 2.3, Figure 4) are not headings
+    if not outline and sanity.section_mode(doc, extra) == "pages":
+        extra = []
+        headings = [_Heading(i, i, title, 1, virtual=True) for i, title in sanity.page_starts(doc) if i < ref_start]
     events = sorted(
         [(h.start, 0, h) for h in headings] + [(s, 1, _Heading(s, e, title_case(t, keep_upper) if t.isupper() else t, 0)) for s, e, t in extra],
         key=lambda x: (x[0], x[1]),
@@ -249,7 +259,7 @@ def analyse(doc: LoadedDoc) -> StructuredDoc:
             if summarised is not None:
                 path = summarised + [heading.title]
             else:
-                depth = outline_level + 1 if outline_level else len(path) + 1
+                depth = sanity.extra_heading_depth(outline_level)  # never below a sibling
                 path = path[: depth - 1] + [heading.title]
             subheadings.append(list(path))
         segment_path = list(path)

@@ -42,6 +42,26 @@ class ChunkingSettings(BaseModel):
     min_tokens: int = Field(60, description="a section's tail shorter than this joins the previous chunk")
     overlap_sentences: int = Field(1, description="sentences repeated at the start of the next chunk")
     header: bool = Field(True, description="prepend the section path to the embedded text")
+    min_chunk_words: int = Field(
+        3,
+        description="the floor on chunk size: a chunk with fewer words (and under 6 letters a word) is a "
+        "fragment, merged with a neighbour in its section or else dropped as noise",
+    )
+
+
+class BudgetSettings(BaseModel):
+    """What one source may cost; a source over budget fails by name, and the build goes on."""
+
+    source_seconds: float = Field(
+        600.0, description="wall-clock limit for one source: reading, structure, chunking and embedding together"
+    )
+    memory_mb: int = Field(2048, description="memory limit of the parser's child process")
+    max_pages: int = Field(2000, description="PDFs with more pages are refused")
+    max_chunks_per_source: int = Field(5000, description="a source that yields more passages fails")
+    max_chunks_per_page: int = Field(50, description="a PDF page that yields more passages fails its source")
+    max_page_chars: int = Field(
+        200_000, description="a PDF page with more characters of text fails its source (a dense page holds 6,000)"
+    )
 
 
 class IndexSettings(BaseModel):
@@ -131,6 +151,7 @@ class Settings(BaseSettings):
     model: ModelSettings = Field(default_factory=ModelSettings)
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
+    budget: BudgetSettings = Field(default_factory=BudgetSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -30,7 +31,7 @@ from tests.fakes import FakeEmbedder
 from tests.pdfgen import make_pdf
 from tests.test_unit_ingest import MINI_DOC
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.hostile]
 
 
 def _encrypted(path: Path, user_password: str) -> None:
@@ -114,6 +115,9 @@ def test_hostile_sources_get_clear_messages_and_the_rest_ingest(tmp_path, settin
     for name in ("good.txt", "open-encrypted.pdf", "utf16.txt", "legacy.txt"):
         assert status[name].status == "ok" and status[name].chunks > 0, (name, status[name])
     assert status["escape.txt"].status == "skipped" and "outside" in status["escape.txt"].error
+    assert status["..hidden-dots.txt"].status == "skipped" and "hidden file" in status["..hidden-dots.txt"].error
+    for s in report.sources:  # causes in plain words: no exception class names, no exit codes
+        assert not re.search(r"\b[A-Z][A-Za-z]*(Error|Exception)\b|Traceback|exit code", s.error), (s.path, s.error)
     assert status["zz-copy-of-good.txt"].status == "duplicate"
     index = load_index(settings_factory(sources_dir=folder).index_dir)
     assert not any("must not be read" in c.text for c in index.chunks)
