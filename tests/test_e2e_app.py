@@ -348,7 +348,7 @@ def _open_page_of(page, answer, n: int, shot: str) -> int:
     details = citation.locator('[data-testid="stExpanderDetails"]')
     details.wait_for()  # [n] opened citation n ...
     page.wait_for_timeout(800)
-    assert _in_view(page, citation.locator("summary"))  # ... and scrolled to it
+    assert _in_view(page, citation.locator("summary")), citation.locator("summary").bounding_box()  # ... and scrolled to it
     details.get_by_role("button", name=re.compile(r"^Show page \d+")).click()
     dialog = page.locator('[role="dialog"]')
     excerpt = dialog.get_by_role("img", name=re.compile("^The quoted lines on page"))
@@ -427,6 +427,7 @@ def test_a_citation_opens_its_page_inline_and_the_answer_and_filters_stay_in_vie
         page.keyboard.press("Escape")
     finally:
         ctx.close()
+
 
 def test_a_filter_that_hides_the_evidence_says_so_and_searches_everywhere(server, context):
     page = context.new_page()

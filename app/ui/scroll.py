@@ -32,7 +32,11 @@ _LINKS = r"""
       if (label !== n) continue;
       const details = exp.querySelector("details");
       if (details && !details.open) summary.click();
-      exp.scrollIntoView({behavior: "smooth", block: "start"});
+      exp.scrollIntoView({block: "start"});
+      // Then a little back down, so the label sits clear of the top edge and Streamlit's header.
+      let box = exp.parentElement;
+      while (box && box.scrollHeight <= box.clientHeight) box = box.parentElement;
+      if (box) box.scrollTop = Math.max(0, box.scrollTop - 64);
       summary.focus({preventScroll: true});
       return;
     }
