@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from index.integrity import seal
 from index.pg_store import as_array, get_pool, load_pg_index, publish_folder, register_vector
 from index.store import file_checksums, load_index, load_version, prune_versions, set_active, write_jsonl
 from index.vectors import build_faiss, write_faiss
@@ -62,7 +63,7 @@ def pg_to_folder(source: Settings, index_dir: Path) -> str:
             path = tmp / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
-        manifest = dict(loaded.manifest, files=file_checksums(tmp))
+        manifest = seal(dict(loaded.manifest, files=file_checksums(tmp)))  # its own checksum, as a build writes
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
         load_version(tmp)  # validate before it can be served
         os.replace(tmp, index_dir / version)
