@@ -757,3 +757,16 @@ def test_a_text_source_shows_its_passage_in_context_and_each_sentence_its_studie
     context = next(m.value for m in at.markdown if "Peer workers met weekly" in m.value)
     assert "The pilot ran for a year" in context and ":orange-background[**Supervisors had lived" in context
     assert escape_md("notes.txt has no pages: the passage in its surrounding text") in [c.value for c in at.caption]
+
+
+def test_list_items_nest_under_their_lead_in_and_stand_alone_without_one():
+    from peerqa.records import AnswerSentence
+
+    def answer(roles: list[str]) -> Answer:
+        sentences = [AnswerSentence(text=("- item" if r == "item" else "Five topics:" if r == "lead_in" else "Text."),
+                                    citations=[1], role=r) for r in roles]
+        return Answer(question="q", answer="a", sentences=sentences, citations=[cited_answer("q").citations[0]])
+
+    lines = answer_markdown(answer(["lead_in", "item", "item", "sentence", "item"])).split("\n")
+    assert [line.startswith("    - ") for line in lines] == [False, True, True, False, False]
+    assert lines[1].startswith("    - item ")

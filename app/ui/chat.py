@@ -183,13 +183,16 @@ def answer_markdown(answer: Answer) -> str:
     if answer.mode != "extractive" or (answer.abstained and answer.coverage != "partial") or not cited:
         return escape_md(answer.answer)
     lines = []
+    under_lead_in = False  # items nest under the lead-in that introduces them, else stand as bullets
     for s in quoted:
         text = " ".join(s.text.split())
+        nested = s.role == "item" and under_lead_in
+        under_lead_in = s.role == "lead_in" or nested
         if s.role == "item":
             text = text.lstrip("-•▪●◦* ")
         # Each [n] links to citation n: app/ui/scroll.py opens it and scrolls to it.
         marks = " ".join(f"[**\\[{n}\\]**]({citation_href(n)})" for n in s.citations)
-        lines.append(("    - " if s.role == "item" else "- ") + f"{escape_md(text)} {marks}")
+        lines.append(("    - " if nested else "- ") + f"{escape_md(text)} {marks}")
     return "\n".join(lines)
 
 
