@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from index.pg_schema import connect
-from index.pg_store import safe_mem
-from index.scale import ScaleConfig, bench_index, exact_topk, make_corpus, recall_at_k
+from peerqa.index.pg_schema import connect
+from peerqa.index.pg_store import safe_mem
+from peerqa.index.scale import ScaleConfig, bench_index, exact_topk, make_corpus, recall_at_k
 from peerqa.settings import Settings
 
 Log = Callable[[str], None]
@@ -113,8 +113,8 @@ def pg_scale(url: str, sizes: list[int], settings: Settings, log: Log) -> list[d
 
 def shipped_recall(settings: Settings, folder_settings: Settings, questions: list[str], k: int = 10) -> dict[str, Any]:
     """recall@k of the database's dense search (HNSW) against exact search over the same chunk vectors."""
-    from app.runtime import get_embedder, open_index
-    from index.pg_store import chunk_vectors
+    from peerqa.app.runtime import get_embedder, open_index
+    from peerqa.index.pg_store import chunk_vectors
 
     folder = open_index(folder_settings)
     pg_index = open_index(settings)
@@ -159,10 +159,10 @@ def format_pg(result: dict[str, Any]) -> str:
 
 def cmd_bench_pg(args: Any, questions: list[str], log: Log) -> dict[str, Any]:
     """The figures of `peerqa bench --store URL [--index-dir DIR] [--scale N,N] [--scale-only]`."""
-    from app.cli_bench import query_figures
-    from index.pg_store import publish_folder
-    from index.scale import parse_sizes
-    from index.store import load_index
+    from peerqa.app.cli_bench import query_figures
+    from peerqa.index.pg_store import publish_folder
+    from peerqa.index.scale import parse_sizes
+    from peerqa.index.store import load_index
 
     url = args.store
     settings = Settings(store_url=url)

@@ -35,7 +35,7 @@ def _percentiles(times: list[float]) -> dict[str, Any]:
 def _sessions(engine: Any, questions: list[str], until: Callable[[int], bool]) -> list[float]:
     """SESSIONS threads each asking questions in turn (from different starting points) until
     `until(answers so far in this session)` is true; every answer's wall time in ms."""
-    from app.answer.engine import QuestionError
+    from peerqa.app.answer.engine import QuestionError
 
     times: list[float] = []
     lock = threading.Lock()
@@ -87,9 +87,9 @@ def _during(engine: Any, questions: list[str], build: Callable[[], Any], log: Lo
 
 
 def rebuild_load(index_dir: Path | None, questions: list[str], log: Log) -> dict[str, Any]:
-    from app.answer.engine import Engine
-    from app.rebuild_process import THREADS, run_ingest_in_child
-    from app.runtime import run_ingest
+    from peerqa.app.answer.engine import Engine
+    from peerqa.app.rebuild_process import THREADS, run_ingest_in_child
+    from peerqa.app.runtime import run_ingest
 
     with tempfile.TemporaryDirectory(prefix="peerqa-bench-rebuild-") as tmp:
         sources, index = Path(tmp) / "sources", Path(tmp) / "index"

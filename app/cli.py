@@ -60,8 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Each of these modules defines add_commands(sub, add_index_dir) and HANDLERS {name: handler}.
-COMMAND_MODULES = ("app.cli_answer", "app.cli_feedback", "eval.cli", "app.cli_bench", "app.cli_store",
-                   "app.cli_page")
+COMMAND_MODULES = ("peerqa.app.cli_answer", "peerqa.app.cli_feedback", "peerqa.eval.cli", "peerqa.app.cli_bench", "peerqa.app.cli_store",
+                   "peerqa.app.cli_page")
 
 
 def _command_modules() -> list[Any]:
@@ -78,7 +78,7 @@ def _command_modules() -> list[Any]:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from app.runtime import run_ingest
+    from peerqa.app.runtime import run_ingest
 
     settings = _settings(args)
     paths = [Path(p) for p in args.paths] or None
@@ -117,7 +117,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_chunks(args: argparse.Namespace) -> int:
-    from app.runtime import open_index
+    from peerqa.app.runtime import open_index
 
     index = open_index(_settings(args))
     out = sys.stdout
@@ -141,7 +141,7 @@ def cmd_chunks(args: argparse.Namespace) -> int:
 
 
 def cmd_index_info(args: argparse.Namespace) -> int:
-    from app.runtime import open_index
+    from peerqa.app.runtime import open_index
 
     index = open_index(_settings(args))
     m = index.manifest
@@ -188,7 +188,7 @@ def cmd_index_info(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from app.runtime import serve
+    from peerqa.app.runtime import serve
 
     return serve(_settings(args), port=args.port, address=args.address)
 
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0) and EXIT_USAGE
-    from index.store import IndexLoadError
+    from peerqa.index.store import IndexLoadError
 
     handlers = {
         "ingest": cmd_ingest,
@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     for module in _command_modules():
         handlers.update(module.HANDLERS)
     try:
-        from index.store_backend import check_store_url
+        from peerqa.index.store_backend import check_store_url
 
         check_store_url(_settings(args).store_url)
     except ValueError as exc:

@@ -122,8 +122,8 @@ def render_text(answer: Answer) -> str:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from app.answer.engine import Engine, Filters, QuestionError
-    from app.cli import _settings
+    from peerqa.app.answer.engine import Engine, Filters, QuestionError
+    from peerqa.app.cli import _settings
 
     if bool(args.question) == bool(args.jsonl):
         print("peerqa ask: give a question or --jsonl FILE (not both)", file=sys.stderr)
@@ -133,7 +133,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     filters = Filters(section=args.section, source=args.source, kind=args.kind)
     if args.question is not None:
-        from app.answer.query import clean_question
+        from peerqa.app.answer.query import clean_question
         from peerqa.settings import Settings
 
         try:  # refuse a bad question before loading anything heavy
@@ -212,7 +212,7 @@ def _write_row(row: dict[str, Any]) -> None:
 def _answer_jsonl(engine: Any, path: Path, filters: Any, k: int | None, mode: str) -> int:
     """Answer every line that can be answered; a line that cannot becomes {"id", "line", "error"}
     and the exit code is 3."""
-    from app.answer.engine import QuestionError, Turn
+    from peerqa.app.answer.engine import QuestionError, Turn
 
     failed = 0
     try:

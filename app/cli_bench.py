@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from index.scale import DEFAULT_SIZES, format_scale, machine_info, parse_sizes, run_scale, stderr_log
+from peerqa.index.scale import DEFAULT_SIZES, format_scale, machine_info, parse_sizes, run_scale, stderr_log
 from peerqa.settings import REPO_ROOT, Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -43,7 +43,7 @@ Log = Callable[[str], None]
 COLD_START = """
 import json, sys, time
 t0 = time.perf_counter()
-from app.answer.engine import Engine
+from peerqa.app.answer.engine import Engine
 from peerqa.settings import Settings
 t1 = time.perf_counter()
 engine = Engine.from_settings(Settings())
@@ -116,7 +116,7 @@ def timed() -> Iterator[dict[str, float]]:
 def ingest_figures(index_dir: Path, sources_dir: Path, log: Log) -> dict[str, Any]:
     """Full build of the shipped sources, then an incremental build with one more small file.
     The sources are copied so that the added file never touches the repository's folder."""
-    from app.runtime import run_ingest
+    from peerqa.app.runtime import run_ingest
 
     shutil.copytree(REPO_ROOT / "sources", sources_dir)
     settings = Settings(index_dir=index_dir, sources_dir=sources_dir)
@@ -160,7 +160,7 @@ def cold_start(index_dir: Path, question: str, log: Log) -> dict[str, Any]:
 
 
 def query_figures(settings: Settings, questions: list[str], log: Log) -> dict[str, Any]:
-    from app.answer.engine import Engine, QuestionError
+    from peerqa.app.answer.engine import Engine, QuestionError
 
     engine = Engine.from_settings(settings)
     for q in questions[:WARMUP]:
@@ -215,7 +215,7 @@ def corpus_bench(index_dir: Path | None, questions: list[str], log: Log) -> dict
 def page_figures(sources_dir: Path, cited: list[tuple[str, Any, str]], log: Log) -> dict[str, Any]:
     """Warm renders of cited pages with their quotes highlighted, as the app's Show page does
     (app/page_view.py: the chunk's page, or a later page of it that holds the quote)."""
-    from app.page_view import PageError, cited_page, find_source_file
+    from peerqa.app.page_view import PageError, cited_page, find_source_file
 
     times: list[float] = []
     located = boxes = 0
@@ -288,7 +288,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.rebuild_load:
         return _rebuild_load(args, result, log)
     if getattr(args, "store", None):  # the database store beside the folder store (app/bench_pg.py)
-        from app.bench_pg import cmd_bench_pg, format_pg
+        from peerqa.app.bench_pg import cmd_bench_pg, format_pg
 
         result.update(cmd_bench_pg(args, [] if args.scale_only else load_questions(Path(args.questions)), log))
         result["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
@@ -313,7 +313,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if sizes:
         from dataclasses import replace
 
-        from index.scale import ScaleConfig
+        from peerqa.index.scale import ScaleConfig
 
         cfg = ScaleConfig()
         if args.hnsw_m:
@@ -336,7 +336,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _rebuild_load(args: argparse.Namespace, result: dict[str, Any], log: Log) -> int:
-    from app.bench_rebuild import format_rebuild_load, rebuild_load
+    from peerqa.app.bench_rebuild import format_rebuild_load, rebuild_load
 
     questions = load_questions(Path(args.questions)) if Path(args.questions).exists() else []
     if not questions:

@@ -19,8 +19,8 @@ def add_commands(sub, add_index_dir) -> None:  # type: ignore[no-untyped-def]
 
 
 def cmd_feedback_export(args: argparse.Namespace) -> int:
-    from app.cli import _settings
-    from app.feedback import FeedbackStore, default_path, export_jsonl
+    from peerqa.app.cli import _settings
+    from peerqa.app.feedback import FeedbackStore, default_path, export_jsonl
 
     path = Path(args.db) if args.db else default_path(_settings(args))
     try:

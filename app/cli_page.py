@@ -25,8 +25,8 @@ def add_commands(sub, add_index_dir) -> None:  # type: ignore[no-untyped-def]
 
 
 def _source_path(args: argparse.Namespace) -> Path | None:
-    from app.cli import _settings
-    from app.page_view import find_source_file
+    from peerqa.app.cli import _settings
+    from peerqa.app.page_view import find_source_file
 
     settings = _settings(args)
     found = find_source_file(settings.sources_dir, args.source)
@@ -36,7 +36,7 @@ def _source_path(args: argparse.Namespace) -> Path | None:
 
 
 def cmd_page(args: argparse.Namespace) -> int:
-    from app.page_view import DEFAULT_SCALE, PageError, quote_parts, render_page
+    from peerqa.app.page_view import DEFAULT_SCALE, PageError, quote_parts, render_page
 
     path = _source_path(args)
     if path is None:
@@ -77,10 +77,10 @@ def cmd_page(args: argparse.Namespace) -> int:
 
 def _text_source(args: argparse.Namespace, path: Path, quotes: list[str]) -> int:
     """No pages: print the passage holding the first quote with its neighbours."""
-    from app.cli import _settings
-    from app.page_view import passage_in_context
-    from app.runtime import open_index
-    from index.store import IndexLoadError
+    from peerqa.app.cli import _settings
+    from peerqa.app.page_view import passage_in_context
+    from peerqa.app.runtime import open_index
+    from peerqa.index.store import IndexLoadError
 
     if not quotes:
         print(f"peerqa page: {path.name} is a text file with no pages; give --highlight TEXT to see the "

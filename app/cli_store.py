@@ -30,7 +30,7 @@ def add_commands(sub, add_index_dir) -> None:  # type: ignore[no-untyped-def]
 
 
 def _db_settings(url: str | None) -> Settings:
-    from index.store_backend import is_postgres_url
+    from peerqa.index.store_backend import is_postgres_url
 
     settings = Settings(**({"store_url": url} if url is not None else {}))  # type: ignore[arg-type]
     if not is_postgres_url(settings.store_url):
@@ -39,7 +39,7 @@ def _db_settings(url: str | None) -> Settings:
 
 
 def cmd_store(args: argparse.Namespace) -> int:
-    from index.store import IndexLoadError
+    from peerqa.index.store import IndexLoadError
 
     try:
         return {"init": _init, "copy": _copy, "status": _status}[args.store_command](args)
@@ -52,8 +52,8 @@ def cmd_store(args: argparse.Namespace) -> int:
 
 
 def _init(args: argparse.Namespace) -> int:
-    from index.pg_schema import SCHEMA_VERSION, connect, init_schema
-    from index.store_backend import redact_url
+    from peerqa.index.pg_schema import SCHEMA_VERSION, connect, init_schema
+    from peerqa.index.store_backend import redact_url
 
     settings = _db_settings(args.store)
     conn = connect(settings.store_url, settings.pg.connect_timeout_s, 0, app="peerqa-store-init")
@@ -70,8 +70,8 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _copy(args: argparse.Namespace) -> int:
-    from index.pg_copy import folder_to_pg, pg_to_folder
-    from index.store_backend import is_postgres_url, redact_url
+    from peerqa.index.pg_copy import folder_to_pg, pg_to_folder
+    from peerqa.index.store_backend import is_postgres_url, redact_url
 
     src_db, dst_db = is_postgres_url(args.source), is_postgres_url(args.target)
     if src_db == dst_db:
@@ -89,9 +89,9 @@ def _copy(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from index.pg_schema import SCHEMA_VERSION, connect, schema_version
-    from index.pg_store import read_pg_active, version_names
-    from index.store_backend import redact_url
+    from peerqa.index.pg_schema import SCHEMA_VERSION, connect, schema_version
+    from peerqa.index.pg_store import read_pg_active, version_names
+    from peerqa.index.store_backend import redact_url
 
     settings = _db_settings(args.store)
     conn = connect(settings.store_url, settings.pg.connect_timeout_s, app="peerqa-store-status")
@@ -109,7 +109,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _upgrade_hint(settings: Settings) -> int:
-    from index.store_backend import redact_url
+    from peerqa.index.store_backend import redact_url
 
     print(f"upgrade the schema with: peerqa store init --store {redact_url(settings.store_url)}", file=sys.stderr)
     return EXIT_FAILED

@@ -49,10 +49,10 @@ def run_ingest_in_child(
     threads: int = THREADS,
 ) -> IngestReport:
     """run_ingest in a child process; raises what run_ingest would (BuildError, BuildBusyError)."""
-    from app.runtime import BuildBusyError
-    from index.builder import BuildError
+    from peerqa.app.runtime import BuildBusyError
+    from peerqa.index.builder import BuildError
 
-    cmd = [sys.executable, "-m", "app.rebuild_process", "--nice", str(nice), "--threads", str(threads)]
+    cmd = [sys.executable, "-m", "peerqa.app.rebuild_process", "--nice", str(nice), "--threads", str(threads)]
     cmd += ["--rebuild"] if rebuild else []
     cmd += [str(p) for p in paths or []]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8",
@@ -98,7 +98,7 @@ def _send(msg: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m app.rebuild_process")
+    parser = argparse.ArgumentParser(prog="python -m peerqa.app.rebuild_process")
     parser.add_argument("paths", nargs="*")
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--nice", type=int, default=NICE)
@@ -108,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from app.runtime import BuildBusyError, run_ingest
-    from index.builder import BuildError
+    from peerqa.app.runtime import BuildBusyError, run_ingest
+    from peerqa.index.builder import BuildError
 
     settings = Settings.model_validate_json(sys.stdin.read())
     try:

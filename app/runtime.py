@@ -17,10 +17,10 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from index.builder import Progress, build_index
-from index.embedder import SentenceTransformerEmbedder
-from index.store import IndexLoadError, LoadedIndex
-from index.store_backend import active_version, open_store, store_label, uses_postgres
+from peerqa.index.builder import Progress, build_index
+from peerqa.index.embedder import SentenceTransformerEmbedder
+from peerqa.index.store import IndexLoadError, LoadedIndex
+from peerqa.index.store_backend import active_version, open_store, store_label, uses_postgres
 from peerqa.records import IngestReport
 from peerqa.settings import Settings
 
@@ -117,7 +117,7 @@ def run_ingest(
     # on every machine take turns, and the built version is published in one transaction.
     pg = uses_postgres(settings)
     if pg:
-        from index.pg_store import pg_build_lock, publish_folder
+        from peerqa.index.pg_store import pg_build_lock, publish_folder
     with pg_build_lock(settings) if pg else nullcontext(), build_lock(settings.index_dir):
         embedder = get_embedder(settings)
         kwargs = {"progress": progress} if progress else {}
@@ -209,7 +209,7 @@ def run_child(cmd: list[str], env: dict[str, str]) -> int:
 
 
 def serve(settings: Settings, port: int = 8501, address: str = "127.0.0.1") -> int:
-    from index.builder import BuildError
+    from peerqa.index.builder import BuildError
 
     try:
         ensure_index(settings)

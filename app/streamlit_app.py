@@ -10,7 +10,7 @@ import logging
 
 import streamlit as st
 
-from app.ui.guard import friendly_errors, startup_failed
+from peerqa.app.ui.guard import friendly_errors, startup_failed
 
 logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 log = logging.getLogger("peerqa.app")
@@ -18,12 +18,12 @@ log = logging.getLogger("peerqa.app")
 # An emoji icon is drawn in the browser; a :material/...: one would be fetched from a font CDN.
 st.set_page_config(page_title="peerqa · Peer Support Work evidence", page_icon="📖")
 try:  # a failure here (a broken install, a bad PEERQA_ setting) gets the plain message, not a traceback
-    from app.ui import resources, sidebar
-    from app.ui.chat import render_chat
-    from app.ui.protocols import AnswerEngine, IndexView
-    from app.ui.safe_text import escape_md
-    from app.ui.sources_page import rebuild_progress, render_sources_page
-    from index.store import IndexLoadError
+    from peerqa.app.ui import resources, sidebar
+    from peerqa.app.ui.chat import render_chat
+    from peerqa.app.ui.protocols import AnswerEngine, IndexView
+    from peerqa.app.ui.safe_text import escape_md
+    from peerqa.app.ui.sources_page import rebuild_progress, render_sources_page
+    from peerqa.index.store import IndexLoadError
     from peerqa.settings import Settings
 
     settings = Settings()  # PEERQA_INDEX_DIR and friends, as `peerqa serve` passes them

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from app.answer.answerability import Thresholds, decide
-from eval import metrics
+from peerqa.app.answer.answerability import Thresholds, decide
+from peerqa.eval import metrics
 
 FOLDS = 5
 GRID = {

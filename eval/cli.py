@@ -20,7 +20,7 @@ DEFAULT_REPORT_DIR = REPO_ROOT / "eval"
 
 
 def add_commands(sub, add_index_dir) -> None:  # type: ignore[no-untyped-def]
-    from eval.systems import SYSTEM_NAMES
+    from peerqa.eval.systems import SYSTEM_NAMES
 
     p = sub.add_parser("eval", help="evaluate retrieval and answers on a question file; write a report")
     p.add_argument("--questions", required=True, metavar="FILE", help="question file (JSON Lines)")
@@ -32,9 +32,9 @@ def add_commands(sub, add_index_dir) -> None:  # type: ignore[no-untyped-def]
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from app.cli import _settings
-    from eval.questions import QuestionFileError, load_questions
-    from eval.systems import EvalError, parse_systems
+    from peerqa.app.cli import _settings
+    from peerqa.eval.questions import QuestionFileError, load_questions
+    from peerqa.eval.systems import EvalError, parse_systems
 
     try:  # refuse bad arguments before loading the model and the index
         names = parse_systems(args.systems, llm_configured=_settings(args).llm.provider != "none")
@@ -42,8 +42,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     except (EvalError, QuestionFileError) as exc:
         print(f"peerqa eval: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    from eval.report import write_report
-    from eval.runner import run_eval
+    from peerqa.eval.report import write_report
+    from peerqa.eval.runner import run_eval
 
     try:
         result = run_eval(_settings(args), Path(args.questions), names)

@@ -3,8 +3,8 @@ baseline (eval/baseline.json) on evidence hit@5, abstention accuracy, recall or 
 coverage or lead hit; its wrong-abstention rate may not rise more than 0.03; and no answer may end on
 an unfinished lead-in.
 
-    .venv/bin/python -m eval.gate [--index-dir DIR]      # exit 0 pass, 1 regression, 2 cannot run
-    .venv/bin/python -m eval.gate --write-baseline       # record the current figures as the baseline
+    .venv/bin/python -m peerqa.eval.gate [--index-dir DIR]      # exit 0 pass, 1 regression, 2 cannot run
+    .venv/bin/python -m peerqa.eval.gate --write-baseline       # record the current figures as the baseline
 
 Without --index-dir the shipped sources are indexed into a temporary folder first, so the gate
 measures the code under test, not whatever index happens to be on disk.
@@ -74,7 +74,7 @@ def _f(value: float | None) -> str:
 
 def measure(settings: Settings, questions: Path) -> tuple[dict[str, Any], str]:
     """The full engine's figures on the question file, and the index settings hash."""
-    from eval.runner import run_eval
+    from peerqa.eval.runner import run_eval
 
     result = run_eval(settings, questions, ["full"])
     return result.report["systems"]["full"], result.report["settings_hash"]
@@ -82,7 +82,7 @@ def measure(settings: Settings, questions: Path) -> tuple[dict[str, Any], str]:
 
 def build_temp_index(root: Path) -> Settings:
     """Index the shipped sources into `root` (the gate's private, throw-away index)."""
-    from app.runtime import run_ingest
+    from peerqa.app.runtime import run_ingest
 
     settings = Settings(index_dir=root / "index", sources_dir=REPO_ROOT / "sources")
     print(f"gate: indexing {settings.sources_dir} into a temporary folder", file=sys.stderr, flush=True)
@@ -121,7 +121,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    parser = argparse.ArgumentParser(prog="python -m eval.gate", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m peerqa.eval.gate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--index-dir", type=Path, help="an existing index (default: index ./sources into a temp dir)")
     parser.add_argument("--questions", type=Path, default=QUESTIONS, help=argparse.SUPPRESS)  # for tests
@@ -131,8 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.write_baseline and not args.baseline.is_file():
         print(f"gate: no baseline file {args.baseline}; create it with --write-baseline", file=sys.stderr)
         return EXIT_ERROR
-    from eval.questions import QuestionFileError
-    from index.store import IndexLoadError
+    from peerqa.eval.questions import QuestionFileError
+    from peerqa.index.store import IndexLoadError
 
     try:
         if args.index_dir is not None:

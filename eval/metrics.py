@@ -163,21 +163,21 @@ def lead_hit(keywords: Sequence[str], units: Sequence[Sequence[str]]) -> float |
 
 def unfinished_lead_ins(units: Sequence[Sequence[str]]) -> int:
     """Units that end on a lead-in (":", "include", "such as", "the following") with its list missing."""
-    from app.answer.units import is_unfinished_lead_in
+    from peerqa.app.answer.units import is_unfinished_lead_in
 
     return sum(1 for u in units if u and is_unfinished_lead_in(u[-1]))
 
 
 def unbalanced_quotes(units: Sequence[Sequence[str]]) -> int:
     """Units whose quotation marks do not pair up (a quotation cut open)."""
-    from app.answer.units import quotes_balanced
+    from peerqa.app.answer.units import quotes_balanced
 
     return sum(1 for u in units if not quotes_balanced(" ".join(u)))
 
 
 def dangling_anaphora(units: Sequence[Sequence[str]]) -> int:
     """1 when the answer opens with an anaphor ("They ...", "These ...") that nothing before resolves."""
-    from app.answer.units import opens_with_anaphor
+    from peerqa.app.answer.units import opens_with_anaphor
 
     return int(bool(units and units[0] and opens_with_anaphor(units[0][0])))
 

@@ -13,7 +13,7 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from eval.scoring import HIT_KS, QuestionScore
+from peerqa.eval.scoring import HIT_KS, QuestionScore
 
 MAIN = "full"
 _PNG_META = {"Software": None}  # no version stamp, so an unchanged plot is an unchanged file

@@ -9,10 +9,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from eval.plots import MAIN, write_plots
-from eval.questions import UNANSWERABLE
-from eval.runner import EvalResult
-from eval.scoring import ANSWER_KEYS, COUNT_KEYS, RETRIEVAL_KEYS
+from peerqa.eval.plots import MAIN, write_plots
+from peerqa.eval.questions import UNANSWERABLE
+from peerqa.eval.runner import EvalResult
+from peerqa.eval.scoring import ANSWER_KEYS, COUNT_KEYS, RETRIEVAL_KEYS
 
 REGENERATE = ".venv/bin/peerqa eval --questions eval/questions.jsonl"
 LABELS = {

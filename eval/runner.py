@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from eval.questions import Question, load_questions
-from eval.scoring import QuestionScore, score_question, system_summary
-from eval.systems import DESCRIPTIONS, System, build_systems
-from index.builder import package_versions
+from peerqa.eval.questions import Question, load_questions
+from peerqa.eval.scoring import QuestionScore, score_question, system_summary
+from peerqa.eval.systems import DESCRIPTIONS, System, build_systems
+from peerqa.index.builder import package_versions
 from peerqa.settings import REPO_ROOT, Settings
 
 EVAL_PACKAGES = ("langchain-community", "langchain-text-splitters", "matplotlib")
@@ -58,7 +58,7 @@ def display_path(path: Path) -> str:
 
 def run_eval(settings: Settings, questions_path: Path, system_names: list[str], log: Log = stderr_log) -> EvalResult:
     """Load the index and the model once, build the systems, run and summarise them."""
-    from app.runtime import get_embedder, open_index
+    from peerqa.app.runtime import get_embedder, open_index
 
     t_start = time.perf_counter()
     questions = load_questions(questions_path)
@@ -72,8 +72,8 @@ def run_eval(settings: Settings, questions_path: Path, system_names: list[str], 
     by_name = {s.name: s for s in systems}
     calibration = None
     if "full" in scores and any(s.signals for s in scores["full"]):
-        from app.answer.answerability import Thresholds
-        from eval.calibration import calibrate
+        from peerqa.app.answer.answerability import Thresholds
+        from peerqa.eval.calibration import calibrate
 
         examples = [(s.signals, s.question.should_abstain) for s in scores["full"] if s.signals]
         calibration = calibrate(examples, Thresholds.from_settings(settings.answer))

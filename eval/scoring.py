@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from eval import metrics
-from eval.questions import Question
+from peerqa.eval import metrics
+from peerqa.eval.questions import Question
 
 K_MAX = 10  # passages each system returns; hit@10, MRR@10 and nDCG@10 read all of them
 HIT_KS = (1, 3, 5, 10)

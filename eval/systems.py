@@ -27,13 +27,13 @@ from typing import Any, Protocol
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from app.answer.engine import Engine, QuestionError, Turn
-from eval.questions import Question
-from eval.scoring import K_MAX, AnswerView, Outcome
-from index.embedder import Embedder
-from index.late_interaction import TokenVectors
-from index.store import LoadedIndex, sha256_path
-from index.vectors import build_faiss
+from peerqa.app.answer.engine import Engine, QuestionError, Turn
+from peerqa.eval.questions import Question
+from peerqa.eval.scoring import K_MAX, AnswerView, Outcome
+from peerqa.index.embedder import Embedder
+from peerqa.index.late_interaction import TokenVectors
+from peerqa.index.store import LoadedIndex, sha256_path
+from peerqa.index.vectors import build_faiss
 from peerqa.records import Answer
 from peerqa.settings import Settings
 
@@ -259,8 +259,8 @@ def build_systems(names: list[str], settings: Settings, index: LoadedIndex, embe
 
 def store_engine(settings: Settings, embedder: Embedder) -> Engine:
     """The full engine over the index in the database named by settings.store_url."""
-    from app.runtime import open_index
-    from index.store_backend import uses_postgres
+    from peerqa.app.runtime import open_index
+    from peerqa.index.store_backend import uses_postgres
 
     if not uses_postgres(settings):
         raise EvalError(f"{STORE_SYSTEM} reads the index in PostgreSQL: give --store postgresql://... "

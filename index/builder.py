@@ -27,14 +27,14 @@ from pathlib import Path
 
 import numpy as np
 
-from index.bm25 import BM25Index
-from index.cache import EmbeddingCache, ParseCache, text_key
-from index.cleanup import claim_build_folder, remove_stale_builds
-from index.embedder import Embedder
-from index.integrity import read_pointer, seal
-from index.late_interaction import TokenEmbedding, TokenVectors
-from index.source_budget import embed_sources_within_budget
-from index.store import (
+from peerqa.index.bm25 import BM25Index
+from peerqa.index.cache import EmbeddingCache, ParseCache, text_key
+from peerqa.index.cleanup import claim_build_folder, remove_stale_builds
+from peerqa.index.embedder import Embedder
+from peerqa.index.integrity import read_pointer, seal
+from peerqa.index.late_interaction import TokenEmbedding, TokenVectors
+from peerqa.index.source_budget import embed_sources_within_budget
+from peerqa.index.store import (
     FORMAT,
     IndexLoadError,
     file_checksums,
@@ -46,11 +46,11 @@ from index.store import (
     validate_version,
     write_jsonl,
 )
-from index.vectors import build_faiss, write_faiss
-from ingest.budget import SourceClock, check_chunks
-from ingest.discover import discover_sources, find_near_duplicates, link_studies
-from ingest.loaders import SourceError
-from ingest.parse import ParsedSource, parse_isolated
+from peerqa.index.vectors import build_faiss, write_faiss
+from peerqa.ingest.budget import SourceClock, check_chunks
+from peerqa.ingest.discover import discover_sources, find_near_duplicates, link_studies
+from peerqa.ingest.loaders import SourceError
+from peerqa.ingest.parse import ParsedSource, parse_isolated
 from peerqa.records import IngestReport, SourceStatus
 from peerqa.settings import Settings
 
@@ -319,7 +319,7 @@ def _chunk_vectors(
 def _sentence_vectors(
     chunks: list, embedder: Embedder, cache: EmbeddingCache, tick: Callable[[], None] = _no_tick
 ) -> tuple[list[tuple[int, int, int]], np.ndarray]:
-    from ingest.sentences import split_sentences
+    from peerqa.ingest.sentences import split_sentences
 
     rows: list[tuple[int, int, int]] = []
     texts: list[str] = []

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ingest.parse import ParsedSource
+from peerqa.ingest.parse import ParsedSource
 
 log = logging.getLogger(__name__)
 

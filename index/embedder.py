@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from index.late_interaction import TokenEmbedding, unit_rows
+from peerqa.index.late_interaction import TokenEmbedding, unit_rows
 from peerqa.settings import BUNDLED_MODEL, ModelSettings
 
 

@@ -1,6 +1,6 @@
 """A LangChain retriever over a peerqa index, for use in any LangChain chain.
 
-    from index.langchain_retriever import PeerQARetriever
+    from peerqa.index.langchain_retriever import PeerQARetriever
     retriever = PeerQARetriever.from_settings(Settings(), k=5)
     docs = retriever.invoke("What training do peer support workers need?")
 """
@@ -14,7 +14,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from index.search import HybridSearcher
+from peerqa.index.search import HybridSearcher
 from peerqa.records import Passage
 from peerqa.settings import Settings
 
@@ -49,7 +49,7 @@ class PeerQARetriever(BaseRetriever):
 
     @classmethod
     def from_settings(cls, settings: Settings, k: int = 5) -> PeerQARetriever:
-        from app.runtime import get_embedder, open_index
+        from peerqa.app.runtime import get_embedder, open_index
 
         index = open_index(settings)
         searcher = HybridSearcher(index, get_embedder(settings), pool=settings.retrieval.pool, rrf_k=settings.retrieval.rrf_k)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.bm25 import STOPWORDS
+from peerqa.index.bm25 import STOPWORDS
 
 FILES = ("token_vectors.npy", "token_ids.npy", "token_offsets.npy")
 # Below this size a float32 copy is kept in memory, and a question is scored against every token

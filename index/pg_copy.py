@@ -14,10 +14,17 @@ from pathlib import Path
 
 import numpy as np
 
-from index.integrity import seal
-from index.pg_store import as_array, get_pool, load_pg_index, publish_folder, register_vector
-from index.store import file_checksums, load_index, load_version, prune_versions, set_active, write_jsonl
-from index.vectors import build_faiss, write_faiss
+from peerqa.index.integrity import seal
+from peerqa.index.pg_store import as_array, get_pool, load_pg_index, publish_folder, register_vector
+from peerqa.index.store import (
+    file_checksums,
+    load_index,
+    load_version,
+    prune_versions,
+    set_active,
+    write_jsonl,
+)
+from peerqa.index.vectors import build_faiss, write_faiss
 from peerqa.settings import Settings
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from index.store_backend import StoreUnavailable, redact_url
+from peerqa.index.store_backend import StoreUnavailable, redact_url
 
 # (number, what it does, statements). Append only: a released migration never changes.
 MIGRATIONS: list[tuple[int, str, list[str]]] = [

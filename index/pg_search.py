@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from index.pg_schema import _first_line, psycopg_module
-from index.store_backend import StoreUnavailable, redact_url
+from peerqa.index.pg_schema import _first_line, psycopg_module
+from peerqa.index.store_backend import StoreUnavailable, redact_url
 from peerqa.records import SECTION_SEP
 
 

@@ -25,13 +25,13 @@ from typing import Any
 
 import numpy as np
 
-from index.bm25 import BM25Index
-from index.late_interaction import FILES as TOKEN_FILES
-from index.late_interaction import TokenVectors
-from index.pg_schema import BUILD_LOCK_KEY, connect, psycopg_module, require_schema
-from index.pg_search import PgDenseIndex
-from index.store import IndexLoadError, LoadedIndex, load_version, sha256_path
-from index.store_backend import StoreUnavailable, check_expectations, redact_url
+from peerqa.index.bm25 import BM25Index
+from peerqa.index.late_interaction import FILES as TOKEN_FILES
+from peerqa.index.late_interaction import TokenVectors
+from peerqa.index.pg_schema import BUILD_LOCK_KEY, connect, psycopg_module, require_schema
+from peerqa.index.pg_search import PgDenseIndex
+from peerqa.index.store import IndexLoadError, LoadedIndex, load_version, sha256_path
+from peerqa.index.store_backend import StoreUnavailable, check_expectations, redact_url
 from peerqa.records import Chunk, Reference, SourceDoc
 from peerqa.settings import Settings
 

@@ -16,7 +16,7 @@ against exact NumPy search, and single-query latency on one thread. HNSW's efSea
 nprobe are the smallest of a grid that reach recall@10 >= 0.95 (or the grid's best if none do).
 Figures only; targets are reported, never asserted.
 
-    .venv/bin/python -m index.scale [--sizes 10000,100000,1000000] [--noise 1.5] [--hnsw-m 32]
+    .venv/bin/python -m peerqa.index.scale [--sizes 10000,100000,1000000] [--noise 1.5] [--hnsw-m 32]
                                     [--hnsw-ef-construction 80] [--json]
     .venv/bin/peerqa bench --scale-only [--scale 10000,100000,1000000]   (the same, via the CLI)
 """

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from index.embedder import Embedder
-from index.late_interaction import TokenEmbedding
-from index.store import LoadedIndex
-from index.vectors import search_faiss
+from peerqa.index.embedder import Embedder
+from peerqa.index.late_interaction import TokenEmbedding
+from peerqa.index.store import LoadedIndex
+from peerqa.index.vectors import search_faiss
 from peerqa.records import Chunk, Passage
 
 ChunkFilter = Callable[[Chunk], bool]

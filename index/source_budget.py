@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from index.cache import EmbeddingCache, text_key
-from index.embedder import Embedder
-from ingest.budget import OverBudget, SourceClock
-from ingest.parse import ParsedSource
+from peerqa.index.cache import EmbeddingCache, text_key
+from peerqa.index.embedder import Embedder
+from peerqa.ingest.budget import OverBudget, SourceClock
+from peerqa.ingest.parse import ParsedSource
 
 Progress = Callable[[str, float], None]
 
@@ -29,7 +29,7 @@ def embed_sources_within_budget(
 ) -> tuple[set[str], list[tuple[ParsedSource, str]]]:
     """(text keys embedded, sources over budget with the reason); failed sources are not removed here.
     A source parsed in an earlier build (from the parse cache) starts a fresh clock of `limit_s`."""
-    from index.builder import _chunk_vectors, _sentence_vectors
+    from peerqa.index.builder import _chunk_vectors, _sentence_vectors
 
     embedded: set[str] = set()
     over: list[tuple[ParsedSource, str]] = []

@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from index.bm25 import BM25Index
-from index.integrity import manifest_problem, pointer_text, read_pointer
-from index.late_interaction import TokenVectors
-from index.vectors import read_faiss
+from peerqa.index.bm25 import BM25Index
+from peerqa.index.integrity import manifest_problem, pointer_text, read_pointer
+from peerqa.index.late_interaction import TokenVectors
+from peerqa.index.vectors import read_faiss
 from peerqa.records import Chunk, Reference, SourceDoc
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ def list_versions(index_dir: Path) -> list[str]:
 def prune_versions(index_dir: Path, keep: int) -> list[str]:
     """Drop versions beyond the newest `keep` (never the active one) and leftover build folders of
     builds that no longer run; returns a line for each leftover removed."""
-    from index.cleanup import remove_stale_builds
+    from peerqa.index.cleanup import remove_stale_builds
 
     active = read_active(index_dir)
     for name in list_versions(index_dir)[keep:]:

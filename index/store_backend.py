@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from index.store import IndexLoadError, LoadedIndex, load_index, read_active
+from peerqa.index.store import IndexLoadError, LoadedIndex, load_index, read_active
 from peerqa.settings import Settings
 
 _SCHEMES = ("postgresql://", "postgres://")
@@ -62,7 +62,7 @@ def check_expectations(name: str, manifest: dict[str, Any], expect: dict[str, An
 
 def open_store(settings: Settings, expect: dict[str, Any] | None = None) -> LoadedIndex:
     if uses_postgres(settings):
-        from index.pg_store import load_pg_index
+        from peerqa.index.pg_store import load_pg_index
 
         return load_pg_index(settings, expect)
     check_store_url(settings.store_url)
@@ -72,7 +72,7 @@ def open_store(settings: Settings, expect: dict[str, Any] | None = None) -> Load
 def active_version(settings: Settings) -> str | None:
     """The name of the version being served, read cheaply (a file or one row)."""
     if uses_postgres(settings):
-        from index.pg_store import read_pg_active
+        from peerqa.index.pg_store import read_pg_active
 
         return read_pg_active(settings)
     return read_active(settings.index_dir)

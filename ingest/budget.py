@@ -25,8 +25,8 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 
-from ingest.failures import time_limit
-from ingest.loaders import SourceError
+from peerqa.ingest.failures import time_limit
+from peerqa.ingest.loaders import SourceError
 from peerqa.records import SECTION_SEP, Chunk
 from peerqa.settings import BudgetSettings
 

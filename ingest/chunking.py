@@ -12,10 +12,10 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ingest.budget import bounded_header, long_sentence_pieces, merge_fragments
-from ingest.designs import tag_designs
-from ingest.sentences import split_sentences
-from ingest.structure import Block, StructuredDoc
+from peerqa.ingest.budget import bounded_header, long_sentence_pieces, merge_fragments
+from peerqa.ingest.designs import tag_designs
+from peerqa.ingest.sentences import split_sentences
+from peerqa.ingest.structure import Block, StructuredDoc
 from peerqa.records import SECTION_SEP, Chunk
 from peerqa.settings import ChunkingSettings
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ingest.loaders import SUPPORTED_SUFFIXES
-from ingest.parse import ParsedSource
-from ingest.references import fold
-from ingest.walk import classify, printable, walk
+from peerqa.ingest.loaders import SUPPORTED_SUFFIXES
+from peerqa.ingest.parse import ParsedSource
+from peerqa.ingest.references import fold
+from peerqa.ingest.walk import classify, printable, walk
 from peerqa.records import SourceKind, SourceStatus
 
 NEAR_DUPLICATE = 0.6  # share of a bottom-k sketch of word 5-grams two renditions have in common

@@ -29,8 +29,8 @@ import re
 from collections import Counter
 from dataclasses import replace
 
-from ingest.loaders import LoadedDoc, Page
-from ingest.outline import OutlineEntry
+from peerqa.ingest.loaders import LoadedDoc, Page
+from peerqa.ingest.outline import OutlineEntry
 
 MAX_HEADINGS_PER_PAGE = 3
 FURNITURE_SHARE = 0.2  # a line repeated at the top or foot of this share of pages (and of 3 or more)

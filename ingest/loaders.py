@@ -84,7 +84,7 @@ def load_pdf(path: Path, max_pages: int = 2000, max_page_chars: int | None = Non
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
-    from ingest.failures import detail
+    from peerqa.ingest.failures import detail
 
     if path.stat().st_size == 0:
         raise SourceError("empty file (0 bytes)")
@@ -163,7 +163,7 @@ def decode_text(data: bytes) -> str:
 
 
 def load_text(path: Path) -> LoadedDoc:
-    from ingest.textcheck import decode_checked
+    from peerqa.ingest.textcheck import decode_checked
 
     data = path.read_bytes()
     if not data.strip():

@@ -19,13 +19,13 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from ingest import budget as limits
-from ingest import failures
-from ingest.child import die_with_parent, limit_memory, read_tail, redirect_stderr
-from ingest.chunking import chunk_document
-from ingest.loaders import SourceError, load_source
-from ingest.references import CitationIndex, parse_references
-from ingest.structure import analyse
+from peerqa.ingest import budget as limits
+from peerqa.ingest import failures
+from peerqa.ingest.child import die_with_parent, limit_memory, read_tail, redirect_stderr
+from peerqa.ingest.chunking import chunk_document
+from peerqa.ingest.loaders import SourceError, load_source
+from peerqa.ingest.references import CitationIndex, parse_references
+from peerqa.ingest.structure import analyse
 from peerqa.records import Chunk, Reference, SourceDoc, SourceKind
 from peerqa.settings import BudgetSettings, ChunkingSettings, ModelSettings
 
@@ -88,7 +88,7 @@ class _Step:
 def _parse(
     path: Path, source_id: str, chunking: ChunkingSettings, model: ModelSettings, budget: BudgetSettings, step: _Step
 ) -> ParsedSource:
-    from index.embedder import token_counter
+    from peerqa.index.embedder import token_counter
 
     loaded = load_source(path, max_pages=budget.max_pages, max_page_chars=budget.max_page_chars)
     limits.check_text_size(loaded.text_chars, budget)
@@ -123,7 +123,7 @@ def _parse(
         pages=len(loaded.pages) if loaded.kind == "pdf" else 1,
     )
     body_text = " ".join(b.text for b in doc.body_blocks())
-    from ingest.references import DOI
+    from peerqa.ingest.references import DOI
 
     dois = DOI.findall(" ".join(line for p in loaded.pages[:2] for line in p.lines))
     source.doi = dois[0].rstrip(").,>").lower() if dois else ""

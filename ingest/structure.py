@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ingest import heading_sanity as sanity
-from ingest.loaders import LoadedDoc
-from ingest.outline import (
+from peerqa.ingest import heading_sanity as sanity
+from peerqa.ingest.loaders import LoadedDoc
+from peerqa.ingest.outline import (
     OutlineEntry,
     assign_levels,
     ends_with_connector,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from ingest.loaders import SourceError, decode_text
+from peerqa.ingest.loaders import SourceError, decode_text
 
 MAX_CONTROL = 0.01  # share of control characters
 MAX_REPLACEMENT = 0.01  # share of U+FFFD (bytes with no character)

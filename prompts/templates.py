@@ -19,7 +19,7 @@ import string
 from dataclasses import dataclass
 from functools import lru_cache
 
-from prompts import HERE, PromptError, check_placeholders, load_messages
+from peerqa.prompts import HERE, PromptError, check_placeholders, load_messages
 
 # The reply the model gives when the passages do not answer; filled into the system template so
 # the code that recognises it and the prompt that asks for it cannot drift apart.

@@ -29,10 +29,10 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from app.runtime import get_embedder, open_index, run_ingest
-from index.bm25 import BM25Index
-from index.embedder import SentenceTransformerEmbedder, token_counter
-from index.search import HybridSearcher
+from peerqa.app.runtime import get_embedder, open_index, run_ingest
+from peerqa.index.bm25 import BM25Index
+from peerqa.index.embedder import SentenceTransformerEmbedder, token_counter
+from peerqa.index.search import HybridSearcher
 from peerqa.settings import REPO_ROOT, Settings
 
 PDF = REPO_ROOT / "sources" / "peer-support-work-scoping-review-2023.pdf"

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.answer.engine import Filters, QuestionError, Turn
+from peerqa.app.answer.engine import Filters, QuestionError, Turn
 from peerqa.records import Answer, AnswerSentence, Chunk, Citation, Passage, Reference, SourceDoc, SourceKind
 
 REVIEW = "review.pdf"

@@ -28,7 +28,7 @@ def settings_factory(tmp_path: Path):
 @pytest.fixture(scope="session")
 def review_index(tmp_path_factory: pytest.TempPathFactory):
     """The shipped review built once with the real model into a session temp dir."""
-    from app.runtime import run_ingest
+    from peerqa.app.runtime import run_ingest
     from peerqa.settings import Settings
 
     root = tmp_path_factory.mktemp("review")
@@ -52,7 +52,7 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory):
 
     with embedded_server(tmp_path_factory.mktemp("pg")) as server:
         yield server.get_uri()
-    from index.pg_store import close_pools
+    from peerqa.index.pg_store import close_pools
 
     close_pools()
 
@@ -60,7 +60,7 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture
 def pg_url(pg_admin_url: str):
     """An empty database of its own for one test (schema not yet created)."""
-    from index.pg_store import close_pools
+    from peerqa.index.pg_store import close_pools
     from tests.pg_server import drop_database, fresh_database
 
     url = fresh_database(pg_admin_url)

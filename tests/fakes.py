@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 
-from index.late_interaction import TokenEmbedding
+from peerqa.index.late_interaction import TokenEmbedding
 
 
 def fake_count_tokens(text: str) -> int:
@@ -58,9 +58,9 @@ class FakeEmbedder:
 
 def engine_over_text(settings, name: str, text: str):  # type: ignore[no-untyped-def]
     """A real Engine over one text file built with the fake embedder (no model)."""
-    from app.answer.engine import Engine
-    from index.builder import build_index
-    from index.store import load_index
+    from peerqa.app.answer.engine import Engine
+    from peerqa.index.builder import build_index
+    from peerqa.index.store import load_index
 
     settings.sources_dir.mkdir(parents=True, exist_ok=True)
     (settings.sources_dir / name).write_text(text, encoding="utf-8")

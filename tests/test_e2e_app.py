@@ -1,4 +1,4 @@
-"""The real web app in a real browser: `python -m app.cli serve` on the shipped review, driven by
+"""The real web app in a real browser: `python -m peerqa.app.cli serve` on the shipped review, driven by
 headless chromium through Playwright.
 
 Screenshots and the measured timings go to test-artifacts/e2e-app/ (gitignored). Every wait is
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from app.feedback import FeedbackStore
+from peerqa.app.feedback import FeedbackStore
 from tests.conftest import REPO
 from tests.pdfgen import make_pdf
 
@@ -93,7 +93,7 @@ def server(review_index, tmp_path_factory) -> Iterator[Server]:
     with log.open("wb") as out:
         # Its own session, so that the whole group (peerqa serve and its streamlit child) can be killed.
         proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--index-dir", str(index_dir)],
+            [sys.executable, "-m", "peerqa.app.cli", "serve", "--port", str(port), "--index-dir", str(index_dir)],
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     try:
@@ -203,7 +203,7 @@ def test_staff_ask_open_a_citation_follow_up_rate_and_export(server, context):
     entries = FeedbackStore(server.index_dir.parent / "feedback.sqlite").entries()
     assert [(e.question, e.vote) for e in entries] == [("What training do peer support workers need?", "up")]
     exported = subprocess.run(
-        [sys.executable, "-m", "app.cli", "feedback-export", "--index-dir", str(server.index_dir)],
+        [sys.executable, "-m", "peerqa.app.cli", "feedback-export", "--index-dir", str(server.index_dir)],
         cwd=REPO, capture_output=True, text=True, timeout=120, check=True,
     )
     row = json.loads(exported.stdout.splitlines()[0])

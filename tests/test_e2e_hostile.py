@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from app.runtime import run_ingest, streamlit_command
+from peerqa.app.runtime import run_ingest, streamlit_command
 from tests.conftest import REPO
 from tests.pdfgen import make_pdf
 from tests.test_e2e_app import CHROMIUM_ARGS, FIRST_PAGE_MS, MESSAGE, _free_port, _stop, _wait_healthy
@@ -65,7 +65,7 @@ def hostile(review_index, tmp_path_factory) -> Iterator[dict[str, object]]:
     env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", PEERQA_SOURCES_DIR=str(sources_dir))
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--index-dir", str(index_dir)],
+            [sys.executable, "-m", "peerqa.app.cli", "serve", "--port", str(port), "--index-dir", str(index_dir)],
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}/"
@@ -257,7 +257,7 @@ def test_sigterm_to_serve_stops_its_streamlit_child_and_frees_the_port(hostile):
     env = dict(os.environ, HF_HUB_OFFLINE="1", PEERQA_SOURCES_DIR=str(hostile["sources_dir"]))
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--index-dir", str(hostile["index_dir"])],
+            [sys.executable, "-m", "peerqa.app.cli", "serve", "--port", str(port), "--index-dir", str(hostile["index_dir"])],
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     try:

@@ -34,7 +34,7 @@ def _serve(root: Path, name: str, url: str, sources: Path) -> tuple[subprocess.P
                PEERQA_FEEDBACK_PATH=str(root / f"{name}-feedback.sqlite"))
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--store", url,
+            [sys.executable, "-m", "peerqa.app.cli", "serve", "--port", str(port), "--store", url,
              "--index-dir", str(root / f"{name}-work")],
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
@@ -45,7 +45,7 @@ def test_two_servers_on_one_database_pick_up_a_rebuild_without_restart(tmp_path,
     init(pg_url)
     sources = tmp_path / "sources"
     write_doc(sources, "first-study", ["housing", "training"], repeat=2)
-    build = [sys.executable, "-m", "app.cli", "ingest", "--store", pg_url, "--index-dir", str(tmp_path / "builder")]
+    build = [sys.executable, "-m", "peerqa.app.cli", "ingest", "--store", pg_url, "--index-dir", str(tmp_path / "builder")]
     env = dict(os.environ, HF_HUB_OFFLINE="1", PEERQA_SOURCES_DIR=str(sources))
     assert subprocess.run(build, cwd=REPO, env=env, capture_output=True, timeout=300).returncode == 0
     servers = [_serve(tmp_path, name, pg_url, sources) for name in ("a", "b")]

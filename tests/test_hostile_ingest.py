@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from index.builder import build_index
-from index.cleanup import claim_build_folder
-from index.store import IndexLoadError, list_versions, load_index, read_active
+from peerqa.index.builder import build_index
+from peerqa.index.cleanup import claim_build_folder
+from peerqa.index.store import IndexLoadError, list_versions, load_index, read_active
 from tests.fakes import FakeEmbedder
 from tests.pdfgen import make_pdf
 from tests.test_unit_ingest import MINI_DOC
@@ -165,7 +165,7 @@ def test_one_huge_line_fails_in_plain_words(tmp_path, settings_factory):
 
 
 def test_unexpected_errors_and_crashes_are_told_in_plain_words():
-    from ingest.failures import child_exit, unexpected
+    from peerqa.ingest.failures import child_exit, unexpected
 
     assert unexpected("cutting the text into passages", ZeroDivisionError("division by zero")) == (
         "could not be read: an unexpected error while cutting the text into passages (division by zero)"
@@ -184,8 +184,8 @@ def test_the_memory_limit_is_told_in_plain_words_and_the_childs_stderr_stays_out
     """A parser child over its memory limit dies in a library (OpenBLAS, or the tokenizer's Rust code,
     which abort with a message and a backtrace on stderr): that stderr goes to the child's own file,
     and the parent says "ran out of memory", nothing else."""
-    from ingest import parse
-    from ingest.loaders import SourceError
+    from peerqa.ingest import parse
+    from peerqa.ingest.loaders import SourceError
     from peerqa.settings import BudgetSettings, ChunkingSettings, ModelSettings
 
     path = tmp_path / "x.txt"
@@ -231,7 +231,7 @@ def test_the_folder_walk_reports_every_odd_entry_by_name(tmp_path, settings_fact
                 raise PermissionError(13, "Permission denied", str(path))
             return real(path)
 
-        monkeypatch.setattr("ingest.walk.os.scandir", scandir)
+        monkeypatch.setattr("peerqa.ingest.walk.os.scandir", scandir)
     try:
         report = build_index(settings_factory(sources_dir=folder), FakeEmbedder())
     finally:
@@ -258,7 +258,7 @@ def test_the_folder_walk_reports_every_odd_entry_by_name(tmp_path, settings_fact
 
 
 def test_the_sources_page_lists_a_folder_with_a_symlink_loop(tmp_path):
-    from app.ui.sources_page import source_rows
+    from peerqa.app.ui.sources_page import source_rows
 
     folder = _folder(tmp_path)
     os.symlink("loop", folder / "loop")

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from ingest.chunking import chunk_document
-from ingest.heading_sanity import is_label, page_furniture
-from ingest.loaders import load_source
-from ingest.structure import analyse
+from peerqa.ingest.chunking import chunk_document
+from peerqa.ingest.heading_sanity import is_label, page_furniture
+from peerqa.ingest.loaders import load_source
+from peerqa.ingest.structure import analyse
 from peerqa.settings import ChunkingSettings
 from tests import pdflatex
 from tests import pdfproducers as producers
@@ -159,8 +159,8 @@ def test_fragments_merge_with_a_neighbour_or_are_dropped(tmp_path):
 
 
 def test_a_deep_section_path_leaves_room_for_the_text():
-    from ingest.budget import bounded_header
-    from ingest.chunking import header_for
+    from peerqa.ingest.budget import bounded_header
+    from peerqa.ingest.chunking import header_for
 
     path = [f"Level {i} heading with words" for i in range(40)]
     header = bounded_header(header_for(path), 220, fake_count_tokens)

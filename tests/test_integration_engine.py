@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from app.answer.engine import Engine, Turn
+from peerqa.app.answer.engine import Engine, Turn
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -59,7 +59,7 @@ def test_a_detail_the_review_does_not_give_is_said_so(engine):
 
 
 def test_a_filter_that_hides_the_evidence_says_so(engine):
-    from app.answer.engine import Filters
+    from peerqa.app.answer.engine import Filters
 
     training = "Findings › Development and Implementation › Training"
     answer = engine.ask("What is peer respite?", filters=Filters(section=training))
@@ -106,7 +106,7 @@ def test_cli_jsonl_writes_one_object_per_question(review_index, tmp_path):
         encoding="utf-8",
     )
     out = subprocess.run(
-        [sys.executable, "-m", "app.cli", "ask", "--index-dir", str(settings.index_dir), "--jsonl", str(questions)],
+        [sys.executable, "-m", "peerqa.app.cli", "ask", "--index-dir", str(settings.index_dir), "--jsonl", str(questions)],
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )
     assert out.returncode == 0, out.stderr

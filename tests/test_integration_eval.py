@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from app.cli import main
-from eval import gate
-from eval.scoring import COUNT_KEYS, METRIC_KEYS
+from peerqa.app.cli import main
+from peerqa.eval import gate
+from peerqa.eval.scoring import COUNT_KEYS, METRIC_KEYS
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration

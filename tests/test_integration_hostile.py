@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 from pypdf import PdfWriter
 
-from app.answer.engine import Engine
-from index.builder import build_index
-from index.store import load_index, read_active
+from peerqa.app.answer.engine import Engine
+from peerqa.index.builder import build_index
+from peerqa.index.store import load_index, read_active
 from tests.conftest import REPO, REVIEW_PDF
 from tests.fakes import FakeEmbedder
 from tests.pdfgen import make_pdf
@@ -139,7 +139,7 @@ def test_killed_ingest_leaves_the_previous_index_serving(review_index, tmp_path)
         for i in range(1200)
     )
     (sources / "big-new-source.txt").write_text("NEW SOURCE\n\n" + big, encoding="utf-8")
-    cmd = [sys.executable, "-m", "app.cli", "ingest", str(sources), "--index-dir", str(index_dir)]
+    cmd = [sys.executable, "-m", "peerqa.app.cli", "ingest", str(sources), "--index-dir", str(index_dir)]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     seen = ""
     deadline = time.monotonic() + 300

@@ -22,7 +22,7 @@ GOOD = "GOOD NOTES\n\nPeer workers in this file said a great deal about the supp
 
 
 def _cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "peerqa.app.cli", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
 
 
 def test_a_symlink_loop_no_longer_stops_the_cli(tmp_path):
@@ -67,7 +67,7 @@ def test_a_killed_ingest_takes_its_parser_child_with_it(tmp_path):
     sources.mkdir()
     lecture_notes_pdf(sources / "notes.pdf", chapters=60)  # a few seconds of parsing
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "ingest", str(sources), "--index-dir", str(tmp_path / "idx")],
+        [sys.executable, "-m", "peerqa.app.cli", "ingest", str(sources), "--index-dir", str(tmp_path / "idx")],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     parsers: list[int] = []

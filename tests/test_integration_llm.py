@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 
-from app.answer.engine import Engine
-from app.cli_answer import answer_json
-from index.builder import build_index
-from index.store import load_index
+from peerqa.app.answer.engine import Engine
+from peerqa.app.cli_answer import answer_json
+from peerqa.index.builder import build_index
+from peerqa.index.store import load_index
+from peerqa.prompts.templates import llm_messages
 from peerqa.records import Answer, Passage
 from peerqa.settings import LLMSettings, Settings
-from prompts.templates import llm_messages
 from tests.fakes import FakeEmbedder
 from tests.test_unit_ingest import MINI_DOC
 
@@ -238,7 +238,7 @@ def test_request_logs_never_show_url_credentials(server, index_settings, caplog)
 
 
 def test_peerqa_ask_mode_llm_from_environment_settings(server, index_settings, monkeypatch, capsys):
-    from app.cli import main
+    from peerqa.app.cli import main
 
     for name, value in {"PROVIDER": "openai", "BASE_URL": server.url, "MODEL": "fake", "API_KEY": SECRET,
                         "TIMEOUT_S": "2"}.items():
@@ -285,7 +285,7 @@ INVENTED = [
 
 
 def test_thresholds_on_the_review_with_the_real_model(review_index):
-    from app.answer.verify import EngineEvidence, parse_reply, verify
+    from peerqa.app.answer.verify import EngineEvidence, parse_reply, verify
 
     settings, _report = review_index
     engine = Engine.from_settings(settings)

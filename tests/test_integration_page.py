@@ -10,8 +10,15 @@ import sys
 import pytest
 from PIL import Image
 
-from app.page_view import HIGHLIGHT_RGBA, NO_TEXT_NOTE, PageError, cited_page, page_numbers, render_page
-from app.runtime import open_index
+from peerqa.app.page_view import (
+    HIGHLIGHT_RGBA,
+    NO_TEXT_NOTE,
+    PageError,
+    cited_page,
+    page_numbers,
+    render_page,
+)
+from peerqa.app.runtime import open_index
 from tests.conftest import REPO, REVIEW_PDF
 from tests.pdfgen import make_pdf
 
@@ -59,7 +66,7 @@ def test_an_uploaded_pdf_page_is_highlighted_too(tmp_path):
 
 
 def test_an_answers_citation_opens_on_the_page_holding_its_quote(review_index):
-    from app.answer.engine import Engine
+    from peerqa.app.answer.engine import Engine
 
     settings, _ = review_index
     engine = Engine.from_settings(settings)
@@ -75,22 +82,22 @@ def test_peerqa_page_writes_the_png(tmp_path):
     out = tmp_path / "page.png"
     env_dir = ["--index-dir", str(tmp_path / "none")]
     done = subprocess.run(
-        [sys.executable, "-m", "app.cli", "page", REVIEW_PDF.name, "46", *env_dir, "--highlight",
+        [sys.executable, "-m", "peerqa.app.cli", "page", REVIEW_PDF.name, "46", *env_dir, "--highlight",
          "The importance of training for peer support workers", "--out", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert "1/1 quote(s) located" in done.stderr and out.read_bytes()[:4] == b"\x89PNG"
-    missing = subprocess.run([sys.executable, "-m", "app.cli", "page", "nope.pdf", "3", "--out", str(out)],
+    missing = subprocess.run([sys.executable, "-m", "peerqa.app.cli", "page", "nope.pdf", "3", "--out", str(out)],
                              cwd=REPO, capture_output=True, text=True, timeout=120)
     assert missing.returncode == 2 and "no source named 'nope.pdf'" in missing.stderr
-    bad_page = subprocess.run([sys.executable, "-m", "app.cli", "page", REVIEW_PDF.name, "0", "--out", str(out)],
+    bad_page = subprocess.run([sys.executable, "-m", "peerqa.app.cli", "page", REVIEW_PDF.name, "0", "--out", str(out)],
                               cwd=REPO, capture_output=True, text=True, timeout=120)
     assert bad_page.returncode == 2 and "has no page 0" in bad_page.stderr and "Traceback" not in bad_page.stderr
 
 
 def test_the_bench_figure_times_warm_page_renders():
-    from app.cli_bench import page_figures
+    from peerqa.app.cli_bench import page_figures
     from peerqa.records import Chunk
 
     training = Chunk(id="c", source_id="s", source_path=REVIEW_PDF.name, page_start=46, page_end=47, char_start=0,

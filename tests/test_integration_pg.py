@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from app.answer.engine import Engine, Filters
-from app.runtime import open_index, run_ingest
-from index.pg_schema import BUILD_LOCK_KEY, SCHEMA_VERSION, connect, init_schema
-from index.pg_search import PgDenseIndex
-from index.store import IndexLoadError, load_index
-from index.store_backend import StoreUnavailable, active_version
+from peerqa.app.answer.engine import Engine, Filters
+from peerqa.app.runtime import open_index, run_ingest
+from peerqa.index.pg_schema import BUILD_LOCK_KEY, SCHEMA_VERSION, connect, init_schema
+from peerqa.index.pg_search import PgDenseIndex
+from peerqa.index.store import IndexLoadError, load_index
+from peerqa.index.store_backend import StoreUnavailable, active_version
 from peerqa.settings import Settings
 from tests.conftest import REPO
 
@@ -66,7 +66,7 @@ def init(url: str, upto: int = SCHEMA_VERSION) -> None:
 
 
 def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=REPO, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "peerqa.app.cli", *args], cwd=REPO, capture_output=True, text=True,
                           timeout=timeout, env=dict(os.environ, HF_HUB_OFFLINE="1", **(env or {})))
 
 
@@ -216,7 +216,7 @@ def test_pg_build_killed_mid_publish_leaves_the_active_version(tmp_path, pg_url)
     blocker = connect(pg_url, autocommit=False)
     blocker.execute("LOCK TABLE peerqa_active IN ACCESS EXCLUSIVE MODE")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "ingest", "--store", pg_url, "--index-dir", str(settings.index_dir),
+        [sys.executable, "-m", "peerqa.app.cli", "ingest", "--store", pg_url, "--index-dir", str(settings.index_dir),
          "--json"],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env=dict(os.environ, HF_HUB_OFFLINE="1", PEERQA_SOURCES_DIR=str(sources)),
@@ -273,7 +273,7 @@ def test_pg_concurrent_builds_take_turns_through_the_advisory_lock(tmp_path, pg_
         holder.close()
     # Two builds started together from two processes: one publishes, the other waits its turn or is
     # refused; never two half-versions.
-    procs = [subprocess.Popen([sys.executable, "-m", "app.cli", "ingest", "--store", pg_url, "--index-dir",
+    procs = [subprocess.Popen([sys.executable, "-m", "peerqa.app.cli", "ingest", "--store", pg_url, "--index-dir",
                                str(s.index_dir), "--json"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, env=dict(os.environ, HF_HUB_OFFLINE="1", PEERQA_SOURCES_DIR=str(sources)))
              for s in (here, elsewhere)]
@@ -323,7 +323,7 @@ def test_pg_database_going_away_gives_a_clear_error_not_a_hang(tmp_path):
         assert isinstance(outcome[0], StoreUnavailable), outcome
         assert "not answered" in str(outcome[0]) or "not answering" in str(outcome[0])
         assert "postgres:***@" in str(outcome[0]) or "@" not in str(outcome[0])
-        from index.pg_store import close_pools
+        from peerqa.index.pg_store import close_pools
 
         close_pools()
 
@@ -355,7 +355,7 @@ def test_pg_store_copy_both_ways_keeps_the_same_answers(tmp_path, pg_url):
     status = cli("store", "status", "--store", pg_url)
     assert status.returncode == 0 and f"Active version {version}" in status.stdout and "Schema         2" in status.stdout
     # The LangChain retriever reads the database store unchanged.
-    from index.langchain_retriever import PeerQARetriever
+    from peerqa.index.langchain_retriever import PeerQARetriever
 
     docs = PeerQARetriever.from_settings(pg_settings(tmp_path, pg_url, sources), k=3).invoke("What about prisons?")
     assert len(docs) == 3 and "prison" in " ".join(d.page_content.lower() for d in docs)
@@ -363,12 +363,12 @@ def test_pg_store_copy_both_ways_keeps_the_same_answers(tmp_path, pg_url):
 
 def test_pg_store_answers_the_curated_questions_as_the_folder_store_does(review_index, pg_url):
     """The shipped review in both stores, one eval run, one system per store (issue: within 0.01)."""
-    from eval.runner import run_eval
+    from peerqa.eval.runner import run_eval
 
     settings, _report = review_index
     init(pg_url)
     pg = settings.model_copy(update={"store_url": pg_url})
-    from index.pg_copy import folder_to_pg
+    from peerqa.index.pg_copy import folder_to_pg
 
     folder_to_pg(settings.index_dir, pg)
     result = run_eval(pg, REPO / "eval" / "questions.jsonl", ["full", "full-postgres"], log=lambda _m: None)

@@ -7,11 +7,11 @@ import os
 
 import pytest
 
-from app.rebuild_process import run_ingest_in_child
-from app.runtime import BuildBusyError, build_lock
-from app.ui.rebuild import BUSY, RebuildJob
-from index.builder import BuildError
-from index.store import load_index, read_active
+from peerqa.app.rebuild_process import run_ingest_in_child
+from peerqa.app.runtime import BuildBusyError, build_lock
+from peerqa.app.ui.rebuild import BUSY, RebuildJob
+from peerqa.index.builder import BuildError
+from peerqa.index.store import load_index, read_active
 from tests.test_unit_ingest import MINI_DOC
 
 pytestmark = pytest.mark.integration
@@ -31,7 +31,7 @@ def _child_niceness(seen: list[int]) -> None:
             cmdline = open(f"/proc/{pid}/cmdline", "rb").read()
         except OSError:
             continue
-        if b"app.rebuild_process" in cmdline:  # not other children (e.g. multiprocessing's tracker)
+        if b"peerqa.app.rebuild_process" in cmdline:  # not other children (e.g. multiprocessing's tracker)
             seen.append(int(stat[16]))
 
 

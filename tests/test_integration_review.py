@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from app.runtime import open_index, run_ingest
-from index.embedder import model_dir, sha256_file, token_counter, weights_file
+from peerqa.app.runtime import open_index, run_ingest
+from peerqa.index.embedder import model_dir, sha256_file, token_counter, weights_file
 from peerqa.settings import BUNDLED_MODEL_SHA256, Settings
 from tests.conftest import REPO, REVIEW_PDF
 
@@ -66,7 +66,7 @@ def test_no_change_rebuild_embeds_nothing(review_index):
 
 
 def _cli(*args: str, env_index: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=REPO, capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, "-m", "peerqa.app.cli", *args], cwd=REPO, capture_output=True, text=True, timeout=600)
 
 
 def test_cli_ingest_reports_a_broken_pdf_by_name_and_exits_3(tmp_path):
@@ -116,7 +116,7 @@ def test_text_rendition_of_the_review_is_a_near_duplicate(tmp_path):
 
 
 def test_langchain_retriever_returns_documents_with_provenance(review_index):
-    from index.langchain_retriever import PeerQARetriever
+    from peerqa.index.langchain_retriever import PeerQARetriever
 
     settings, _ = review_index
     retriever = PeerQARetriever.from_settings(settings, k=4)
@@ -132,8 +132,8 @@ def test_token_vectors_are_the_models_own_word_pieces_and_match_paraphrases(revi
     says "burnout" above one that does not."""
     import numpy as np
 
-    from app.runtime import get_embedder
-    from index.late_interaction import query_pieces
+    from peerqa.app.runtime import get_embedder
+    from peerqa.index.late_interaction import query_pieces
 
     settings, _ = review_index
     index = open_index(settings)

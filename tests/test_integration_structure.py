@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.runtime import open_index
+from peerqa.app.runtime import open_index
 from peerqa.records import SECTION_SEP, Chunk
 
 pytestmark = pytest.mark.integration

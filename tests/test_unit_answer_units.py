@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from app.answer.analysis import analyse, answer_type, unit_of
-from app.answer.answerability import Thresholds, decide
-from app.answer.details import detail_near, has_type
-from app.answer.engine import Turn
-from app.answer.sentences import SentenceTable
-from app.answer.units import build_unit, opens_with_anaphor, quotes_balanced
-from eval import metrics
-from eval.calibration import calibrate, folds
-from index.bm25 import tokenize
+from peerqa.app.answer.analysis import analyse, answer_type, unit_of
+from peerqa.app.answer.answerability import Thresholds, decide
+from peerqa.app.answer.details import detail_near, has_type
+from peerqa.app.answer.engine import Turn
+from peerqa.app.answer.sentences import SentenceTable
+from peerqa.app.answer.units import build_unit, opens_with_anaphor, quotes_balanced
+from peerqa.eval import metrics
+from peerqa.eval.calibration import calibrate, folds
+from peerqa.index.bm25 import tokenize
 from tests.fakes import engine_over_text
 
 pytestmark = pytest.mark.unit

@@ -15,17 +15,17 @@ import unicodedata
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app.answer.engine import Filters, Turn
-from app.feedback import FeedbackEntry, FeedbackStore, candidate, default_path, export_jsonl
-from app.ui.chat import ASK_FAILED, EXAMPLES, answer_markdown
-from app.ui.export import conversation_markdown
-from app.ui.guard import FRIENDLY
-from app.ui.rebuild import BUSY, UNEXPECTED, RebuildJob
-from app.ui.safe_text import WORD_JOINER, doi_url, escape_md, highlight, page_label, quote_spans
-from app.ui.sources_page import source_rows
-from app.ui.state import Exchange
-from app.ui.uploads import MAX_UPLOAD_BYTES, check_pdf, safe_filename, save_pdf
-from index.builder import BuildError
+from peerqa.app.answer.engine import Filters, Turn
+from peerqa.app.feedback import FeedbackEntry, FeedbackStore, candidate, default_path, export_jsonl
+from peerqa.app.ui.chat import ASK_FAILED, EXAMPLES, answer_markdown
+from peerqa.app.ui.export import conversation_markdown
+from peerqa.app.ui.guard import FRIENDLY
+from peerqa.app.ui.rebuild import BUSY, UNEXPECTED, RebuildJob
+from peerqa.app.ui.safe_text import WORD_JOINER, doi_url, escape_md, highlight, page_label, quote_spans
+from peerqa.app.ui.sources_page import source_rows
+from peerqa.app.ui.state import Exchange
+from peerqa.app.ui.uploads import MAX_UPLOAD_BYTES, check_pdf, safe_filename, save_pdf
+from peerqa.index.builder import BuildError
 from peerqa.records import Answer, AnswerSentence, Chunk, Citation, IngestReport, Passage, SourceStatus
 from peerqa.settings import Settings
 from tests.app_stubs import (
@@ -218,7 +218,7 @@ def test_feedback_is_one_row_per_answer_and_exports_as_candidate_questions(tmp_p
 
 
 def test_feedback_export_command(tmp_path, monkeypatch, capsys):
-    from app.cli import main
+    from peerqa.app.cli import main
 
     monkeypatch.delenv("PEERQA_FEEDBACK_PATH", raising=False)
     index_dir = tmp_path / "data" / "index"
@@ -361,9 +361,9 @@ def chat_app(engine, store_path, sources_dir, provider="none"):
 
     import streamlit as st
 
-    from app.feedback import FeedbackStore
-    from app.ui import sidebar
-    from app.ui.chat import render_chat
+    from peerqa.app.feedback import FeedbackStore
+    from peerqa.app.ui import sidebar
+    from peerqa.app.ui.chat import render_chat
     from peerqa.settings import Settings
 
     settings = Settings(index_dir=Path(store_path).parent / "index", llm={"provider": provider})
@@ -522,7 +522,7 @@ def test_refused_and_failed_questions_are_answered_politely(chat):
 
 
 def failing_page():
-    from app.ui.guard import friendly_errors
+    from peerqa.app.ui.guard import friendly_errors
 
     @friendly_errors
     def page() -> None:
@@ -541,7 +541,7 @@ def test_an_unexpected_error_shows_a_friendly_message_and_logs_the_detail(caplog
 # -- the sources page and the entry point in AppTest -------------------------------------------
 
 def sources_app(settings, job, index):
-    from app.ui.sources_page import render_sources_page
+    from peerqa.app.ui.sources_page import render_sources_page
 
     render_sources_page(settings, job, index)
 
@@ -688,8 +688,8 @@ def test_a_suggestion_sets_the_sidebar_and_an_abstention_never_offers_the_sectio
 
 
 def test_sections_to_offer_and_section_labels():
-    from app.ui.chat import sections_to_offer
-    from app.ui.sidebar import section_option_label
+    from peerqa.app.ui.chat import sections_to_offer
+    from peerqa.app.ui.sidebar import section_option_label
 
     got = sections_to_offer(["Findings › Training", "Findings › Training › Costs", "Findings › Trainings", "Context"],
                             "Findings › Training")

@@ -8,8 +8,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from app.cli import build_parser
-from index.scale import (
+from peerqa.app.cli import build_parser
+from peerqa.index.scale import (
     DEFAULT_SIZES,
     ScaleConfig,
     exact_topk,
@@ -71,7 +71,7 @@ def test_exact_reference_matches_a_full_sort_and_recall_counts_ties() -> None:
 
 
 def test_same_seed_same_corpus() -> None:
-    from index.scale import make_corpus
+    from peerqa.index.scale import make_corpus
 
     cfg = replace(TINY, queries=3)
     a, qa = make_corpus(50, cfg)
@@ -103,13 +103,13 @@ def test_cli_parser_accepts_the_bench_options() -> None:
 
 
 def test_bench_handler_is_registered() -> None:
-    from app.cli_bench import HANDLERS
+    from peerqa.app.cli_bench import HANDLERS
 
     assert "bench" in HANDLERS
 
 
 def test_bench_refuses_bad_sizes(capsys: pytest.CaptureFixture[str]) -> None:
-    from app.cli import main
+    from peerqa.app.cli import main
 
     assert main(["bench", "--scale", "many", "--scale-only"]) == 2
     assert "--scale" in capsys.readouterr().err
@@ -119,7 +119,7 @@ def test_rebuild_load_sessions_ask_until_the_rebuild_ends_and_report_it():
     import threading
     import time
 
-    from app.bench_rebuild import SESSIONS, _during, _sessions, format_rebuild_load
+    from peerqa.app.bench_rebuild import SESSIONS, _during, _sessions, format_rebuild_load
 
     asked: list[str] = []
     lock = threading.Lock()

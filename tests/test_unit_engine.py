@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from app.answer.engine import Engine, Filters, QuestionError, Turn
-from app.answer.query import expand, prepare
-from prompts import PromptError, check_placeholders, messages
+from peerqa.app.answer.engine import Engine, Filters, QuestionError, Turn
+from peerqa.app.answer.query import expand, prepare
+from peerqa.prompts import PromptError, check_placeholders, messages
 from tests.conftest import REPO
 from tests.fakes import engine_over_text
 from tests.test_unit_ingest import MINI_DOC
@@ -79,7 +79,7 @@ def test_prompt_templates_are_validated():
 
 
 def test_cli_refuses_an_empty_question_with_exit_2():
-    out = subprocess.run([sys.executable, "-m", "app.cli", "ask", "   "], cwd=REPO, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "peerqa.app.cli", "ask", "   "], cwd=REPO, capture_output=True, text=True)
     assert out.returncode == 2 and "Please type a question" in out.stderr
 
 

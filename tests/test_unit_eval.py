@@ -7,13 +7,13 @@ import math
 
 import pytest
 
-from eval import metrics
-from eval.gate import verdict, write_baseline
-from eval.questions import NO_SECTION, Question, QuestionFileError, load_questions, section_labels
-from eval.report import render_markdown, write_report
-from eval.runner import EvalResult
-from eval.scoring import METRIC_KEYS, AnswerView, Outcome, score_question, system_summary
-from eval.systems import SYSTEM_NAMES, EvalError, parse_systems, variant_settings
+from peerqa.eval import metrics
+from peerqa.eval.gate import verdict, write_baseline
+from peerqa.eval.questions import NO_SECTION, Question, QuestionFileError, load_questions, section_labels
+from peerqa.eval.report import render_markdown, write_report
+from peerqa.eval.runner import EvalResult
+from peerqa.eval.scoring import METRIC_KEYS, AnswerView, Outcome, score_question, system_summary
+from peerqa.eval.systems import SYSTEM_NAMES, EvalError, parse_systems, variant_settings
 
 pytestmark = pytest.mark.unit
 
@@ -253,7 +253,7 @@ def test_gate_verdict_tolerates_a_small_drop_and_fails_a_larger_one(tmp_path):
 
 
 def test_eval_command_is_registered_and_refuses_bad_arguments(tmp_path, capsys):
-    from app.cli import build_parser, main
+    from peerqa.app.cli import build_parser, main
 
     args = build_parser().parse_args(["eval", "--questions", "q.jsonl", "--systems", "full,bm25"])
     assert args.command == "eval" and args.systems == "full,bm25"

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.builder import BuildError, build_index
-from index.search import HybridSearcher, brute_force
-from index.store import IndexLoadError, load_index, read_active
-from index.vectors import build_faiss, search_faiss
+from peerqa.index.builder import BuildError, build_index
+from peerqa.index.search import HybridSearcher, brute_force
+from peerqa.index.store import IndexLoadError, load_index, read_active
+from peerqa.index.vectors import build_faiss, search_faiss
 from tests.fakes import FakeEmbedder
 from tests.pdfgen import make_pdf
 from tests.test_unit_ingest import MINI_DOC

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from ingest.chunking import chunk_document
-from ingest.designs import tag_designs
-from ingest.loaders import SourceError, decode_text, load_source
-from ingest.outline import is_caps_heading, parse_contents
-from ingest.references import CitationIndex, parse_reference, parse_references
-from ingest.sentences import split_sentences
-from ingest.structure import analyse
+from peerqa.ingest.chunking import chunk_document
+from peerqa.ingest.designs import tag_designs
+from peerqa.ingest.loaders import SourceError, decode_text, load_source
+from peerqa.ingest.outline import is_caps_heading, parse_contents
+from peerqa.ingest.references import CitationIndex, parse_reference, parse_references
+from peerqa.ingest.sentences import split_sentences
+from peerqa.ingest.structure import analyse
 from peerqa.settings import ChunkingSettings
 from tests.fakes import fake_count_tokens
 
@@ -196,7 +196,7 @@ def test_loader_refuses_empty_and_garbage_pdfs(tmp_path):
 
 
 def test_a_summary_heading_is_filed_under_the_part_it_sums_up():
-    from ingest.outline import summarised_part
+    from peerqa.ingest.outline import summarised_part
 
     seen = [(1, ["Findings"]), (2, ["Findings", "Research on Effectiveness"]),
             (3, ["Findings", "Research on Effectiveness", "Cost Effectiveness"]),

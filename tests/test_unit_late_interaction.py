@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from index import late_interaction
-from index.builder import build_index
-from index.late_interaction import FILES, TokenEmbedding, TokenVectors
-from index.search import HybridSearcher
-from index.store import load_index
+from peerqa.index import late_interaction
+from peerqa.index.builder import build_index
+from peerqa.index.late_interaction import FILES, TokenEmbedding, TokenVectors
+from peerqa.index.search import HybridSearcher
+from peerqa.index.store import load_index
 from tests.fakes import FakeEmbedder
 from tests.test_unit_index import _sources
 

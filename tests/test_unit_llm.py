@@ -12,9 +12,9 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel, G
 from langchain_core.messages import AIMessage, BaseMessage
 from pydantic import Field
 
-from app.answer import llm as llm_module
-from app.answer.engine import Engine
-from app.answer.llm import (
+from peerqa.app.answer import llm as llm_module
+from peerqa.app.answer.engine import Engine
+from peerqa.app.answer.llm import (
     LLM_MAX_PASSAGES,
     MAX_REPLY_CHARS,
     LLMFailure,
@@ -24,13 +24,13 @@ from app.answer.llm import (
     redact_url,
     stream_llm_answer,
 )
-from app.answer.verify import UNSUPPORTED_MARK, EngineEvidence, parse_reply, verify
-from index.builder import build_index
-from index.store import load_index
+from peerqa.app.answer.verify import UNSUPPORTED_MARK, EngineEvidence, parse_reply, verify
+from peerqa.index.builder import build_index
+from peerqa.index.store import load_index
+from peerqa.prompts import PromptError
+from peerqa.prompts.templates import NO_ANSWER, chat_template, llm_messages, parse_chat_template
 from peerqa.records import Answer, Passage
 from peerqa.settings import LLMSettings
-from prompts import PromptError
-from prompts.templates import NO_ANSWER, chat_template, llm_messages, parse_chat_template
 from tests.fakes import FakeEmbedder
 from tests.test_unit_ingest import MINI_DOC
 
@@ -309,7 +309,7 @@ def test_engine_mode_llm_uses_the_configured_model(engine, monkeypatch, settings
 
 
 def test_cli_ask_mode_llm_prints_mode_notice_and_sentences(engine, monkeypatch, capsys, tmp_path):
-    from app.cli import main
+    from peerqa.app.cli import main
 
     monkeypatch.setattr(Engine, "from_settings", classmethod(lambda cls, settings: engine))
     monkeypatch.setattr(llm_module, "make_chat_model",

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.page_view import _printed_number, match_spans, passage_in_context, quote_parts
-from ingest.references import CitationIndex, cited_in, parse_reference
+from peerqa.app.page_view import _printed_number, match_spans, passage_in_context, quote_parts
+from peerqa.ingest.references import CitationIndex, cited_in, parse_reference
 from peerqa.records import Chunk
 
 pytestmark = pytest.mark.unit

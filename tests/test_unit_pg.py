@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from eval.systems import STORE_SYSTEM, SYSTEM_NAMES, EvalError, parse_systems, store_engine
-from index.pg_schema import MIGRATIONS, SCHEMA_VERSION
-from index.pg_search import chunk_where, vector_literal
-from index.store_backend import check_store_url, is_postgres_url, redact_url, uses_postgres
+from peerqa.eval.systems import STORE_SYSTEM, SYSTEM_NAMES, EvalError, parse_systems, store_engine
+from peerqa.index.pg_schema import MIGRATIONS, SCHEMA_VERSION
+from peerqa.index.pg_search import chunk_where, vector_literal
+from peerqa.index.store_backend import check_store_url, is_postgres_url, redact_url, uses_postgres
 from peerqa.settings import Settings
 
 pytestmark = pytest.mark.unit
@@ -73,7 +73,7 @@ def test_eval_runs_the_database_system_only_when_named():
 
 
 def test_a_store_that_is_not_postgresql_is_a_usage_error(capsys):
-    from app.cli import main
+    from peerqa.app.cli import main
 
     assert main(["index-info", "--store", "mysql://root:hunter2@db/x"]) == 2
     err = capsys.readouterr().err

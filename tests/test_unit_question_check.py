@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from app.answer.engine import Engine, QuestionError
-from app.answer.question_check import language_note, mostly_foreign, unreadable
-from app.cli import main
-from prompts import messages
+from peerqa.app.answer.engine import Engine, QuestionError
+from peerqa.app.answer.question_check import language_note, mostly_foreign, unreadable
+from peerqa.app.cli import main
+from peerqa.prompts import messages
 from tests.fakes import engine_over_text
 from tests.test_unit_ingest import MINI_DOC
 

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-import app.runtime as runtime
-from index.store import load_index, read_active
+import peerqa.app.runtime as runtime
+from peerqa.index.store import load_index, read_active
 from peerqa.settings import Settings
 from tests.conftest import REPO
 from tests.fakes import FakeEmbedder
@@ -52,7 +52,7 @@ signal.signal(signal.SIGINT, stop)
 open(out, "a").write(f"pid {os.getpid()}\\n")
 time.sleep(120)
 """
-PARENT = "import sys; from app.runtime import run_child; sys.exit(run_child(sys.argv[1:], dict(__import__('os').environ)))"
+PARENT = "import sys; from peerqa.app.runtime import run_child; sys.exit(run_child(sys.argv[1:], dict(__import__('os').environ)))"
 
 
 def _alive(pid: int) -> bool:

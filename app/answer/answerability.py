@@ -25,10 +25,10 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from index.bm25 import STOPWORDS, tokenize
-from index.store import LoadedIndex
+from peerqa.index.bm25 import STOPWORDS, tokenize
+from peerqa.index.store import LoadedIndex
+from peerqa.prompts import vocabulary
 from peerqa.settings import AnswerSettings
-from prompts import vocabulary
 
 _WORD = re.compile(r"[a-z][a-z0-9]+")
 _ACRONYM = re.compile(r"\b([A-Z][A-Z&]{1,6})(s?)\b")

@@ -15,11 +15,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.answer.analysis import QuestionAnalysis
-from app.answer.details import has_type
-from app.answer.sentences import DocSentence, SentenceTable
-from app.answer.units import Unit, build_unit, is_unfinished_lead_in, opens_with_anaphor, quotes_balanced
-from index.bm25 import tokenize
+from peerqa.app.answer.analysis import QuestionAnalysis
+from peerqa.app.answer.details import has_type
+from peerqa.app.answer.sentences import DocSentence, SentenceTable
+from peerqa.app.answer.units import (
+    Unit,
+    build_unit,
+    is_unfinished_lead_in,
+    opens_with_anaphor,
+    quotes_balanced,
+)
+from peerqa.index.bm25 import tokenize
 
 # Weights of a logistic model fitted once, offline, on the curated questions' candidate units (does
 # the unit hold a gold keyword?), features on their raw scales. Best-unit hit: 0.62 in-sample, 0.62

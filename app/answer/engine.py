@@ -17,24 +17,32 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from app.answer.analysis import QuestionAnalysis, analyse
-from app.answer.answerability import Answerability, Thresholds, decide, wordpiece_ranks
-from app.answer.compose import ScoredUnit, choose_units, normalised, score_units, term_overlap
-from app.answer.details import detail_near
-from app.answer.query import QuestionError, Turn, clean_question, content_words, expand, is_crisis, prepare
-from app.answer.question_check import language_note
-from app.answer.rerank import CrossEncoderReranker, Reranker
-from app.answer.sentences import DocSentence, SentenceTable
-from app.answer.token_match import TokenSpans
-from index.bm25 import tokenize
-from index.embedder import Embedder
-from index.late_interaction import TokenEmbedding
-from index.search import HybridSearcher
-from index.store import LoadedIndex
-from ingest.references import cited_in
+from peerqa.app.answer.analysis import QuestionAnalysis, analyse
+from peerqa.app.answer.answerability import Answerability, Thresholds, decide, wordpiece_ranks
+from peerqa.app.answer.compose import ScoredUnit, choose_units, normalised, score_units, term_overlap
+from peerqa.app.answer.details import detail_near
+from peerqa.app.answer.query import (
+    QuestionError,
+    Turn,
+    clean_question,
+    content_words,
+    expand,
+    is_crisis,
+    prepare,
+)
+from peerqa.app.answer.question_check import language_note
+from peerqa.app.answer.rerank import CrossEncoderReranker, Reranker
+from peerqa.app.answer.sentences import DocSentence, SentenceTable
+from peerqa.app.answer.token_match import TokenSpans
+from peerqa.index.bm25 import tokenize
+from peerqa.index.embedder import Embedder
+from peerqa.index.late_interaction import TokenEmbedding
+from peerqa.index.search import HybridSearcher
+from peerqa.index.store import LoadedIndex
+from peerqa.ingest.references import cited_in
+from peerqa.prompts import messages
 from peerqa.records import SECTION_SEP, Answer, AnswerSentence, Chunk, Citation, Passage
 from peerqa.settings import Settings
-from prompts import messages
 
 __all__ = ["Engine", "Filters", "QuestionError", "Turn"]
 
@@ -98,7 +106,7 @@ class Engine:
         self._idf = lambda t: math.log(1.0 + (n + 1) / (df.get(t, 0) + 1))
 
     def _token_spans(self) -> TokenSpans | None:
-        from index.embedder import ModelError, model_dir
+        from peerqa.index.embedder import ModelError, model_dir
 
         if self.index.token_vectors is None:
             return None
@@ -108,7 +116,7 @@ class Engine:
             return None  # no tokenizer: units are scored without sentence-level late interaction
 
     def _vocabulary_ranks(self) -> dict[str, int]:
-        from index.embedder import ModelError, model_dir
+        from peerqa.index.embedder import ModelError, model_dir
 
         try:
             return wordpiece_ranks(model_dir(self.settings.model))
@@ -117,7 +125,7 @@ class Engine:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Engine:
-        from app.runtime import get_embedder, open_index
+        from peerqa.app.runtime import get_embedder, open_index
 
         return cls(settings, open_index(settings), get_embedder(settings))
 
@@ -247,7 +255,7 @@ class Engine:
         if self.settings.llm.provider == "none":
             extractive.notice = "No LLM is configured (PEERQA_LLM_PROVIDER); this is the extractive answer."
             return extractive
-        from app.answer.llm import llm_answer  # optional: imports LangChain chat models only when used
+        from peerqa.app.answer.llm import llm_answer  # optional: imports LangChain chat models only when used
 
         return llm_answer(self, question, standalone, passages, extractive, on_chunk=on_chunk)
 

@@ -27,11 +27,18 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from app.answer.parts import EngineParts
-from app.answer.verify import UNSUPPORTED_MARK, EngineEvidence, Thresholds, build_answer, parse_reply, verify
+from peerqa.app.answer.parts import EngineParts
+from peerqa.app.answer.verify import (
+    UNSUPPORTED_MARK,
+    EngineEvidence,
+    Thresholds,
+    build_answer,
+    parse_reply,
+    verify,
+)
+from peerqa.prompts.templates import NO_ANSWER, chat_template, llm_messages
 from peerqa.records import Answer, Passage
 from peerqa.settings import LLMSettings
-from prompts.templates import NO_ANSWER, chat_template, llm_messages
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel

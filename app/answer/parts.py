@@ -6,8 +6,8 @@ from __future__ import annotations
 import threading
 from typing import Protocol
 
-from index.embedder import Embedder
-from index.store import LoadedIndex
+from peerqa.index.embedder import Embedder
+from peerqa.index.store import LoadedIndex
 from peerqa.settings import Settings
 
 

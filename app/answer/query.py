@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from app.answer.question_check import unreadable
-from prompts import messages, vocabulary
+from peerqa.app.answer.question_check import unreadable
+from peerqa.prompts import messages, vocabulary
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _FOLLOWUP_START = re.compile(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from prompts import messages
+from peerqa.prompts import messages
 
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 # A word: two or more letters or digits in a row (any script); "a" or "?!" alone is none.

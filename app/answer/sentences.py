@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from index.store import LoadedIndex
-from ingest.sentences import split_sentences
+from peerqa.index.store import LoadedIndex
+from peerqa.ingest.sentences import split_sentences
 
 # A list item as the sources print it: "- ...", "• ...", "1. ...", "(a) ...", "ii) ...".
 ITEM_START = re.compile(r"^\s*(?:[-•▪●◦*–]\s+|\(?\d{1,2}[.)]\s+|\(?[a-h][.)]\s+|\(?(?:i|ii|iii|iv|v|vi|vii|viii|ix|x)\)\s+)")

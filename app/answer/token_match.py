@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.late_interaction import TokenEmbedding, TokenVectors, query_pieces
+from peerqa.index.late_interaction import TokenEmbedding, TokenVectors, query_pieces
 from peerqa.records import Chunk
 
 

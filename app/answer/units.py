@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from app.answer.sentences import ITEM_START, LEAD_IN_END, DocSentence, SentenceTable
+from peerqa.app.answer.sentences import ITEM_START, LEAD_IN_END, DocSentence, SentenceTable
 
 MAX_ITEMS = 12
 MAX_ITEM_WORDS = 45

@@ -37,9 +37,9 @@ from typing import Protocol
 
 import numpy as np
 
-from app.answer.parts import EngineParts
-from index.bm25 import tokenize
-from ingest.sentences import split_sentences
+from peerqa.app.answer.parts import EngineParts
+from peerqa.index.bm25 import tokenize
+from peerqa.ingest.sentences import split_sentences
 from peerqa.records import Answer, AnswerSentence, Citation, Passage, Reference
 
 UNSUPPORTED_MARK = "[unsupported]"

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.answer.engine import Filters, QuestionError, Turn
-from app.feedback import FeedbackStore
-from app.ui import state
-from app.ui.citations import render_citation
-from app.ui.feedback_form import render_feedback
-from app.ui.protocols import AnswerEngine
-from app.ui.safe_text import escape_md
-from app.ui.scroll import citation_href, install_citation_links, scroll_to_new_answer
-from app.ui.sidebar import SECTION_KEY, SOURCE_KEY, Choice, follow_suggestion
-from app.ui.state import Exchange, Request
+from peerqa.app.answer.engine import Filters, QuestionError, Turn
+from peerqa.app.feedback import FeedbackStore
+from peerqa.app.ui import state
+from peerqa.app.ui.citations import render_citation
+from peerqa.app.ui.feedback_form import render_feedback
+from peerqa.app.ui.protocols import AnswerEngine
+from peerqa.app.ui.safe_text import escape_md
+from peerqa.app.ui.scroll import citation_href, install_citation_links, scroll_to_new_answer
+from peerqa.app.ui.sidebar import SECTION_KEY, SOURCE_KEY, Choice, follow_suggestion
+from peerqa.app.ui.state import Exchange, Request
 from peerqa.records import SECTION_SEP, Answer, Chunk
 
 log = logging.getLogger("peerqa.app")

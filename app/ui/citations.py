@@ -10,9 +10,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.page_view import PageError, cited_page, find_source_file, passage_in_context, quote_parts
-from app.ui.safe_text import doi_url, escape_md, highlight, link_md, page_label
-from ingest.references import cited_in
+from peerqa.app.page_view import PageError, cited_page, find_source_file, passage_in_context, quote_parts
+from peerqa.app.ui.safe_text import doi_url, escape_md, highlight, link_md, page_label
+from peerqa.ingest.references import cited_in
 from peerqa.records import Chunk, Citation, Reference
 
 __all__ = ["cited_page", "citation_label", "find_source_file", "render_citation"]

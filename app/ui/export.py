@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from app.ui.safe_text import doi_url, escape_md, page_label
-from app.ui.state import Exchange
+from peerqa.app.ui.safe_text import doi_url, escape_md, page_label
+from peerqa.app.ui.state import Exchange
 
 
 def _quote_block(text: str) -> str:

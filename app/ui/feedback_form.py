@@ -6,8 +6,8 @@ import logging
 
 import streamlit as st
 
-from app.feedback import MAX_COMMENT_CHARS, FeedbackEntry, FeedbackStore, Vote
-from app.ui.state import Exchange
+from peerqa.app.feedback import MAX_COMMENT_CHARS, FeedbackEntry, FeedbackStore, Vote
+from peerqa.app.ui.state import Exchange
 
 log = logging.getLogger("peerqa.app")
 VOTES: dict[int, Vote] = {0: "down", 1: "up"}  # st.feedback("thumbs") returns 0 or 1

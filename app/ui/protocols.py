@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from app.answer.engine import Filters, Turn
+from peerqa.app.answer.engine import Filters, Turn
 from peerqa.records import Answer, SourceDoc
 
 

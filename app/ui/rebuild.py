@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from index.builder import BuildError
+from peerqa.index.builder import BuildError
 from peerqa.records import IngestReport
 from peerqa.settings import Settings
 
@@ -39,7 +39,7 @@ class RebuildStatus:
 
 def _default_ingest(*args: Any, **kwargs: Any) -> IngestReport:
     # In a child process at lower priority with few threads, so that answers keep their speed.
-    from app.rebuild_process import run_ingest_in_child
+    from peerqa.app.rebuild_process import run_ingest_in_child
 
     return run_ingest_in_child(*args, **kwargs)
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.answer.engine import Engine
-from app.feedback import FeedbackStore, default_path
-from app.ui.rebuild import RebuildJob
-from index.store_backend import active_version
+from peerqa.app.answer.engine import Engine
+from peerqa.app.feedback import FeedbackStore, default_path
+from peerqa.app.ui.rebuild import RebuildJob
+from peerqa.index.store_backend import active_version
 from peerqa.settings import Settings
 
 LOADING = "Loading the evidence index and the language model (first visit after a start or a rebuild)…"

@@ -7,11 +7,11 @@ from datetime import datetime
 
 import streamlit as st
 
-from app.answer.engine import Filters
-from app.ui import state
-from app.ui.export import conversation_markdown
-from app.ui.protocols import IndexView
-from app.ui.safe_text import escape_md
+from peerqa.app.answer.engine import Filters
+from peerqa.app.ui import state
+from peerqa.app.ui.export import conversation_markdown
+from peerqa.app.ui.protocols import IndexView
+from peerqa.app.ui.safe_text import escape_md
 from peerqa.records import SECTION_SEP
 from peerqa.settings import Settings
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.ui.protocols import IndexView
-from app.ui.rebuild import RebuildJob, RebuildStatus
-from app.ui.safe_text import escape_md
-from app.ui.uploads import MAX_UPLOAD_BYTES, save_pdf
-from ingest.discover import discover_sources
+from peerqa.app.ui.protocols import IndexView
+from peerqa.app.ui.rebuild import RebuildJob, RebuildStatus
+from peerqa.app.ui.safe_text import escape_md
+from peerqa.app.ui.uploads import MAX_UPLOAD_BYTES, save_pdf
+from peerqa.ingest.discover import discover_sources
 from peerqa.records import IngestReport
 from peerqa.settings import Settings
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import streamlit as st
 
-from app.answer.engine import Filters, Turn
+from peerqa.app.answer.engine import Filters, Turn
 from peerqa.records import Answer
 
 CONVERSATION = "peerqa_conversation"
