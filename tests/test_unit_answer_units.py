@@ -171,3 +171,38 @@ def test_a_table_line_is_shown_under_its_caption(settings_factory):
     rows = [s for s in engine.table.sentences if s.role == "row"]
     assert rows and all(build_unit(engine.table, r).sentences[0].role == "caption" for r in rows)
     assert build_unit(engine.table, rows[0]).sentences[0].text.startswith("Table 1")
+
+
+FRAMED = """Inpatient Settings
+
+Kuek et al. (2021) explored the barriers and facilitators of peer support in a large psychiatric hospital. Four facilitators were identified, including supportive figures and a defined role. Three barriers were identified: unclear roles, hostility from other staff and unsupportive working environments. In a second paper, Poremski et al. (2021) followed ten peer specialists for a year.
+
+Values
+
+- Non-directive - Professionals often prescribe the best course of action. Peer relationships involve no such claims but generate solutions together.
+
+- Mutual - The experience of peers who give and gain support is never identical.
+"""
+
+
+def test_a_framing_sentence_takes_the_finding_the_question_is_after(settings_factory):
+    from peerqa.app.answer.units import item_body, with_findings
+
+    table = engine_over_text(settings_factory(), "framed.txt", FRAMED).table
+    frame = next(s for s in table.sentences if s.text.startswith("Kuek et al."))
+    def relevance(s):
+        return 1.0 if "barriers were" in s.text else 0.1
+    grown = with_findings(table, build_unit(table, frame), relevance)
+    assert grown is not None and grown.anchor is frame
+    texts = [s.text for s in grown.sentences]
+    assert texts[0].startswith("Kuek") and texts[-1].startswith("Three barriers")  # up to the finding, no further
+    assert not any("Poremski" in t for t in texts)  # the next study is not part of this one's findings
+    poremski = next(s for s in table.sentences if s.text.startswith("In a second paper"))
+    assert with_findings(table, build_unit(table, poremski), relevance) is None  # the paragraph ends: nothing follows
+    plain = next(s for s in table.sentences if s.text.startswith("Four facilitators"))
+    assert with_findings(table, build_unit(table, plain), relevance) is None  # not a frame: cites no study
+    item = next(s for s in table.sentences if s.text.startswith("- Non-directive"))
+    body = item_body(table, item)
+    assert body is not None and body.sentences[-1].text.startswith("Peer relationships involve")
+    mutual = next(s for s in table.sentences if s.text.startswith("- Mutual"))
+    assert item_body(table, mutual) is None  # a one-sentence item is already whole

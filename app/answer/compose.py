@@ -22,8 +22,10 @@ from peerqa.app.answer.units import (
     Unit,
     build_unit,
     is_unfinished_lead_in,
+    item_body,
     opens_with_anaphor,
     quotes_balanced,
+    with_findings,
 )
 from peerqa.index.bm25 import tokenize
 
@@ -34,6 +36,9 @@ W_DENSE, W_FOCUS, W_TYPE, W_RANK, W_TOKENS = 1.14, 1.69, 0.28, 1.90, 2.39
 W_LIST = 1.0  # for a list question, a unit that is a list (x W_TYPE)
 MIN_DENSE = 0.30  # below this a unit is off the question's meaning, whatever words it shares
 SUPPORT_RATIO = 0.5  # a supporting unit scores at least this share of the best
+# Answer types that a study's findings answer (not who, when or how many: the framing sentence
+# itself names those).
+FINDING_TYPES = frozenset({"list", "effect", "reason", "method", "other", "definition"})
 _WS = re.compile(r"\s+")
 
 
@@ -86,26 +91,36 @@ def score_units(table: SentenceTable, anchors: list[tuple[DocSentence, int]], qu
     """Every candidate unit once (by its sentences), best first."""
     out: list[ScoredUnit] = []
     seen: set[frozenset[int]] = set()
-    for anchor, rank in anchors:
+    def relevance(sent: DocSentence) -> float | None:
+        return table.similarity(sent, query_vec)
+
+    def variants(anchor: DocSentence) -> list[Unit]:
         unit = build_unit(table, anchor)
-        key = frozenset(unit.ids)
-        if key in seen or len(unit.text.split()) < 4 or is_unfinished_lead_in(unit.sentences[-1].text) \
-                or not quotes_balanced(unit.text):
-            continue  # too short, a lead-in whose list is not in the index, or a quotation cut open
-        seen.add(key)
-        if shown and any(normalised(s.text) in shown for s in unit.sentences if s.role != "item"):
-            continue  # a follow-up never repeats what the conversation already showed
-        dense = _unit_dense(table, unit, query_vec)
-        if dense < MIN_DENSE:
-            continue
-        focus = weighted_overlap(terms, unit.text, idf)
-        if analysis.answer_type == "list":
-            type_ok = W_LIST if unit.is_list else 0.0
-        else:
-            type_ok = float(has_type(analysis.answer_type, unit.text))
-        tokens = (token_score(unit.sentences) if token_score is not None else None) or 0.0
-        score = W_DENSE * dense + W_FOCUS * focus + W_TYPE * type_ok + W_RANK / (1 + rank) + W_TOKENS * tokens
-        out.append(ScoredUnit(unit, score, dense, rank))
+        if analysis.answer_type in FINDING_TYPES:
+            unit = with_findings(table, unit, relevance) or unit
+        body = item_body(table, anchor)
+        return [unit] if body is None else [unit, body]
+
+    for anchor, rank in anchors:
+        for unit in variants(anchor):
+            key = frozenset(unit.ids)
+            if key in seen or len(unit.text.split()) < 4 or is_unfinished_lead_in(unit.sentences[-1].text) \
+                    or not quotes_balanced(unit.text):
+                continue  # too short, a lead-in whose list is not in the index, or a quotation cut open
+            seen.add(key)
+            if shown and any(normalised(s.text) in shown for s in unit.sentences):
+                continue  # a follow-up never repeats what the conversation already showed
+            dense = _unit_dense(table, unit, query_vec)
+            if dense < MIN_DENSE:
+                continue
+            focus = weighted_overlap(terms, unit.text, idf)
+            if analysis.answer_type == "list":
+                type_ok = W_LIST if unit.is_list else 0.0
+            else:
+                type_ok = float(has_type(analysis.answer_type, unit.text))
+            tokens = (token_score(unit.sentences) if token_score is not None else None) or 0.0
+            score = W_DENSE * dense + W_FOCUS * focus + W_TYPE * type_ok + W_RANK / (1 + rank) + W_TOKENS * tokens
+            out.append(ScoredUnit(unit, score, dense, rank))
     out.sort(key=lambda u: (-u.score, u.rank, u.unit.anchor.idx))
     return out
 

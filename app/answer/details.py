@@ -21,6 +21,11 @@ _NUM = rf"(?:\d[\d,.]*|\b(?:{_NUMBER_WORDS})\b)"
 _TIME_UNIT = r"(?:minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?|sessions?|semesters?|terms?|modules?)"
 _MONTHS = r"(?:january|february|march|april|may|june|july|august|september|october|november|december)"
 
+def cites_a_study(text: str) -> bool:
+    """Does the sentence name a study by author and year ("Kuek et al. (2021)", "(Otte, 2020)")?"""
+    return bool(_CITATION.search(text))
+
+
 PATTERNS: dict[str, re.Pattern[str]] = {
     # A count is a number that is not a year.
     "count": re.compile(rf"(?<![\d.,€£$])(?!(?:19|20)\d{{2}}\b){_NUM}(?!\s*%)(?!\s*per ?cent)", re.I),

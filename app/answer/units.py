@@ -10,8 +10,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from peerqa.app.answer.details import cites_a_study
 from peerqa.app.answer.sentences import ITEM_START, LEAD_IN_END, DocSentence, SentenceTable
 
 MAX_ITEMS = 12
@@ -146,6 +148,55 @@ def _what_follows(table: SentenceTable, lead: DocSentence, max_words: int = 80) 
             break
         cur = table.neighbour(cur, +1)
     return out
+
+
+# A framing sentence ("Kuek et al. (2021) explored the barriers ...") says what a study looked at;
+# what it found comes in the sentences after it, up to the next study.
+MAX_FINDING_STEPS = 5
+MAX_FRAME_WORDS = 110
+
+
+def with_findings(table: SentenceTable, unit: Unit, relevance: Callable[[DocSentence], float | None]) -> Unit | None:
+    """The unit of a framing sentence grown by the finding the question is after: the following
+    sentence of the same paragraph (before the next cited study) that is most relevant, with the
+    sentences between when they fit in MAX_FRAME_WORDS. None when the unit is not a frame."""
+    last = unit.sentences[-1]
+    if unit.is_list or last.role != "sentence" or not cites_a_study(last.text):
+        return None
+    following: list[DocSentence] = []
+    cur = table.neighbour(last, +1)
+    while cur is not None and len(following) < MAX_FINDING_STEPS and not cur.new_paragraph \
+            and cur.role in ("sentence", "lead_in") and not cites_a_study(cur.text):
+        following.append(cur)
+        cur = table.neighbour(cur, +1)
+    scored = [(score, i) for i, s in enumerate(following) if (score := relevance(s)) is not None]
+    if not scored:
+        return None
+    best = max(scored)[1]
+    between = following[: best + 1]
+    extra = between if sum(len(s.text.split()) for s in between) + unit.words() <= MAX_FRAME_WORDS else [following[best]]
+    grown = Unit(unit.sentences + extra, unit.anchor)
+    if grown.sentences[-1].role == "lead_in":
+        grown.sentences.extend(_items_after(table, grown.sentences[-1]))
+    _close_quotation(table, grown.sentences)
+    return grown
+
+
+def item_body(table: SentenceTable, item: DocSentence, max_words: int = 90) -> Unit | None:
+    """A list item shown whole ("Non-directive - Because ... Peer relationships ..."): the item and
+    the sentences that continue it in its paragraph. None when the item is a single sentence."""
+    if item.role != "item":
+        return None
+    sentences = [item]
+    cur = table.neighbour(item, +1)
+    while cur is not None and cur.role == "sentence" and not cur.new_paragraph \
+            and sum(len(s.text.split()) for s in sentences) < max_words:
+        sentences.append(cur)
+        cur = table.neighbour(cur, +1)
+    if len(sentences) == 1:
+        return None
+    _close_quotation(table, sentences)
+    return Unit(sentences, item)
 
 
 def _caption_of(table: SentenceTable, row: DocSentence) -> DocSentence | None:
