@@ -8,6 +8,7 @@ _ABBREV = {
     "al", "e.g", "i.e", "eg", "ie", "etc", "pp", "p", "vs", "cf", "dr", "mr", "mrs", "ms", "prof", "no",
     "vol", "fig", "approx", "st", "inc", "ltd", "co", "jr", "sr", "ed", "eds",
 }
+_LIST_MARKER = re.compile(r"\s*\(?(?:\d{1,2}|[ivx]{1,4})[.)]")
 _BOUNDARY = re.compile(r"(?<=[.!?])[\"”’)\]]*\s+(?=[\"“‘(\[]?[A-Z0-9])")
 
 
@@ -26,6 +27,8 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
             word = last_word.group(1).lower().rstrip(".")
             if word in _ABBREV or (len(word) == 1 and word.isalpha()):
                 continue  # "et al." or an initial: not a boundary
+        if _LIST_MARKER.fullmatch(before.rsplit("\n", 1)[-1]):
+            continue  # "1. What are ..." / "(ii) ...": the number opens an item, it ends nothing
         if end > start and before.strip():
             spans.append((start, start + len(before)))
         start = m.end()

@@ -74,6 +74,7 @@ class ScoredUnit:
     score: float
     dense: float
     rank: int  # best retrieval rank (0-based) of a passage holding the anchor
+    features: tuple[float, ...] = ()  # (dense, focus, type, rank, tokens): what the score weighed
 
 
 def _unit_dense(table: SentenceTable, unit: Unit, query_vec: np.ndarray) -> float:
@@ -120,7 +121,7 @@ def score_units(table: SentenceTable, anchors: list[tuple[DocSentence, int]], qu
                 type_ok = float(has_type(analysis.answer_type, unit.text))
             tokens = (token_score(unit.sentences) if token_score is not None else None) or 0.0
             score = W_DENSE * dense + W_FOCUS * focus + W_TYPE * type_ok + W_RANK / (1 + rank) + W_TOKENS * tokens
-            out.append(ScoredUnit(unit, score, dense, rank))
+            out.append(ScoredUnit(unit, score, dense, rank, (dense, focus, type_ok, 1 / (1 + rank), tokens)))
     out.sort(key=lambda u: (-u.score, u.rank, u.unit.anchor.idx))
     return out
 

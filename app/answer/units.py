@@ -174,7 +174,12 @@ def with_findings(table: SentenceTable, unit: Unit, relevance: Callable[[DocSent
         return None
     best = max(scored)[1]
     between = following[: best + 1]
-    extra = between if sum(len(s.text.split()) for s in between) + unit.words() <= MAX_FRAME_WORDS else [following[best]]
+    def fits(extra: list[DocSentence]) -> bool:
+        return sum(len(s.text.split()) for s in extra) + unit.words() <= MAX_FRAME_WORDS
+
+    # Findings usually open right after the frame: keep the first one too when the best is further on.
+    first_and_best = [following[0], following[best]] if best else [following[0]]
+    extra = between if fits(between) else first_and_best if fits(first_and_best) else [following[best]]
     grown = Unit(unit.sentences + extra, unit.anchor)
     if grown.sentences[-1].role == "lead_in":
         grown.sentences.extend(_items_after(table, grown.sentences[-1]))
