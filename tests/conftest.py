@@ -67,3 +67,25 @@ def pg_url(pg_admin_url: str):
     yield url
     close_pools()  # pooled connections would keep the database from being dropped
     drop_database(pg_admin_url, url)
+
+
+# The browser tests drive Debian's chromium (Playwright's own browser download does not work here).
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        pytest.fail("Debian's chromium is needed for the browser tests (scripts/test.sh installs it)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, timeout=60_000)
+        try:
+            yield b
+        finally:
+            b.close()

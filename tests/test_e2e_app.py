@@ -29,10 +29,6 @@ from tests.pdfgen import make_pdf
 
 pytestmark = pytest.mark.e2e
 ARTIFACTS = REPO / "test-artifacts" / "e2e-app"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 # Generous bounds: the machine has two cores shared with other work.
 SERVER_START_S = 180
 FIRST_PAGE_MS = 240_000  # the first visit loads the model and the index
@@ -118,21 +114,6 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=20)
     except ProcessLookupError:
         pass
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(chromium).exists():
-        pytest.fail("Debian's chromium is needed for the browser tests (scripts/test.sh installs it)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, timeout=60_000)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture

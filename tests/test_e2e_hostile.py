@@ -26,7 +26,7 @@ import pytest
 from peerqa.app.runtime import run_ingest, streamlit_command
 from tests.conftest import REPO
 from tests.pdfgen import make_pdf
-from tests.test_e2e_app import CHROMIUM_ARGS, FIRST_PAGE_MS, MESSAGE, _free_port, _stop, _wait_healthy
+from tests.test_e2e_app import FIRST_PAGE_MS, MESSAGE, _free_port, _stop, _wait_healthy
 
 pytestmark = pytest.mark.e2e
 ARTIFACTS = REPO / "test-artifacts" / "e2e-hostile"
@@ -76,21 +76,6 @@ def hostile(review_index, tmp_path_factory) -> Iterator[dict[str, object]]:
         _stop(proc)
         shutil.copy(log, ARTIFACTS / "server.log")
         (ARTIFACTS / "figures.json").write_text(json.dumps(FIGURES, indent=1) + "\n", encoding="utf-8")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(chromium).exists():
-        pytest.fail("Debian's chromium is needed for the browser tests (scripts/test.sh installs it)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, timeout=60_000)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def _context(browser):

@@ -19,7 +19,6 @@ from tests.test_e2e_app import (  # noqa: F401 - pytest fixtures
     _free_port,
     _stop,
     _wait_healthy,
-    browser,
     context,
 )
 from tests.test_integration_pg import init, write_doc
