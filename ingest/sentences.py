@@ -9,6 +9,7 @@ _ABBREV = {
     "vol", "fig", "approx", "st", "inc", "ltd", "co", "jr", "sr", "ed", "eds",
 }
 _LIST_MARKER = re.compile(r"\s*\(?(?:\d{1,2}|[ivx]{1,4})[.)]")
+_RUN_IN_MARKER = re.compile(r"(?:\b(?:and|or)|[;,:])\s+\(?\d{1,2}[.)]$")
 _BOUNDARY = re.compile(r"(?<=[.!?])[\"”’)\]]*\s+(?=[\"“‘(\[]?[A-Z0-9])")
 
 
@@ -27,8 +28,8 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
             word = last_word.group(1).lower().rstrip(".")
             if word in _ABBREV or (len(word) == 1 and word.isalpha()):
                 continue  # "et al." or an initial: not a boundary
-        if _LIST_MARKER.fullmatch(before.rsplit("\n", 1)[-1]):
-            continue  # "1. What are ..." / "(ii) ...": the number opens an item, it ends nothing
+        if _LIST_MARKER.fullmatch(before.rsplit("\n", 1)[-1]) or _RUN_IN_MARKER.search(before):
+            continue  # "1. What are ...", "... and 2. What ...": the number opens an item, it ends nothing
         if end > start and before.strip():
             spans.append((start, start + len(before)))
         start = m.end()

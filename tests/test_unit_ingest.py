@@ -210,5 +210,7 @@ def test_a_summary_heading_is_filed_under_the_part_it_sums_up():
 def test_a_numbered_item_keeps_its_number_and_its_text_together():
     text = "The research questions are:\n1. What are the key messages? and 2. What else?\n(ii) Another item. Next one."
     sentences = [text[s:e] for s, e in split_sentences(text)]
-    assert sentences == ["The research questions are:", "1. What are the key messages? and 2.", "What else?",
+    assert sentences == ["The research questions are:", "1. What are the key messages? and 2. What else?",
                          "(ii) Another item.", "Next one."]
+    plain = "There were 2. Then 3 more."
+    assert [plain[s:e] for s, e in split_sentences(plain)] == ["There were 2.", "Then 3 more."]
