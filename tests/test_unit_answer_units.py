@@ -197,6 +197,8 @@ def test_a_framing_sentence_takes_the_finding_the_question_is_after(settings_fac
     texts = [s.text for s in grown.sentences]
     assert texts[0].startswith("Kuek") and texts[-1].startswith("Three barriers")  # up to the finding, no further
     assert not any("Poremski" in t for t in texts)  # the next study is not part of this one's findings
+    early = with_findings(table, build_unit(table, frame), lambda s: 1.0 if "Four" in s.text else 0.1)
+    assert early is not None and early.sentences[-1].text.startswith("Three barriers")  # on while they fit
     poremski = next(s for s in table.sentences if s.text.startswith("In a second paper"))
     assert with_findings(table, build_unit(table, poremski), relevance) is None  # the paragraph ends: nothing follows
     plain = next(s for s in table.sentences if s.text.startswith("Four facilitators"))

@@ -157,9 +157,10 @@ MAX_FRAME_WORDS = 110
 
 
 def with_findings(table: SentenceTable, unit: Unit, relevance: Callable[[DocSentence], float | None]) -> Unit | None:
-    """The unit of a framing sentence grown by the finding the question is after: the following
-    sentence of the same paragraph (before the next cited study) that is most relevant, with the
-    sentences between when they fit in MAX_FRAME_WORDS. None when the unit is not a frame."""
+    """The unit of a framing sentence grown by the findings the question is after: the following
+    sentences of the same paragraph (before the next cited study) up to the most relevant one, and
+    on while they fit in MAX_FRAME_WORDS; when they do not fit, the first and the most relevant.
+    None when the unit is not a frame."""
     last = unit.sentences[-1]
     if unit.is_list or last.role != "sentence" or not cites_a_study(last.text):
         return None
@@ -168,15 +169,23 @@ def with_findings(table: SentenceTable, unit: Unit, relevance: Callable[[DocSent
     while cur is not None and len(following) < MAX_FINDING_STEPS and not cur.new_paragraph \
             and cur.role in ("sentence", "lead_in") and not cites_a_study(cur.text):
         following.append(cur)
+        if cur.role == "lead_in":
+            break  # its list ends what the unit can take
         cur = table.neighbour(cur, +1)
     scored = [(score, i) for i, s in enumerate(following) if (score := relevance(s)) is not None]
     if not scored:
         return None
     best = max(scored)[1]
-    between = following[: best + 1]
+
     def fits(extra: list[DocSentence]) -> bool:
         return sum(len(s.text.split()) for s in extra) + unit.words() <= MAX_FRAME_WORDS
 
+    # Every finding up to the best one, and on while they fit (a study's findings read best whole).
+    between = following[: best + 1]
+    for extra_sent in following[best + 1 :]:
+        if not fits([*between, extra_sent]):
+            break
+        between.append(extra_sent)
     # Findings usually open right after the frame: keep the first one too when the best is further on.
     first_and_best = [following[0], following[best]] if best else [following[0]]
     extra = between if fits(between) else first_and_best if fits(first_and_best) else [following[best]]
