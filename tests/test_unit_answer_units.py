@@ -208,3 +208,17 @@ def test_a_framing_sentence_takes_the_finding_the_question_is_after(settings_fac
     assert body is not None and body.sentences[-1].text.startswith("Peer relationships involve")
     mutual = next(s for s in table.sentences if s.text.startswith("- Mutual"))
     assert item_body(table, mutual) is None  # a one-sentence item is already whole
+
+
+def test_a_supporting_unit_never_opens_on_a_dangling_anaphor(engine):
+    from peerqa.app.answer.compose import ScoredUnit, choose_units
+    from peerqa.app.answer.units import Unit
+
+    table = engine.table
+    lead = next(s for s in table.sentences if s.text.startswith("Peer respite houses offer"))
+    they = next(s for s in table.sentences if s.text.startswith("They organised the barriers"))
+    other = next(s for s in table.sentences if s.text.startswith("Peer support workers were more consistent"))
+    scored = [ScoredUnit(Unit([lead], lead), 3.0, 0.6, 0), ScoredUnit(Unit([they], they), 2.9, 0.6, 0),
+              ScoredUnit(Unit([other], other), 2.0, 0.5, 1)]
+    chosen = [u.unit.anchor.text for u in choose_units(scored)]
+    assert chosen[0] == lead.text and other.text in chosen and they.text not in chosen

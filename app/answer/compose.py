@@ -143,6 +143,8 @@ def choose_units(scored: list[ScoredUnit], max_support: int = 3, word_budget: in
             break
         if used & cand.unit.ids or any(_near_repeat(cand.unit.text, c.unit.text) for c in chosen + support):
             continue
+        if opens_with_anaphor(cand.unit.sentences[0].text):
+            continue  # "Its guidelines ..." whose antecedent could not be attached: it would dangle
         if words + cand.unit.words() > word_budget and (support or words > word_budget // 2):
             continue
         support.append(cand)
