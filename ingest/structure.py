@@ -25,6 +25,8 @@ from peerqa.ingest.outline import (
 
 REFERENCE_TITLES = {"references", "bibliography", "reference list", "works cited"}
 _SENT_END = re.compile(r"[.?!:;\"”’)\]]$")
+# A line that stops on "St." or "et al." has not ended its sentence, however short it is.
+_ABBREV_END = re.compile(r"(?:^|[\s(])(?:St|Dr|Mr|Mrs|Ms|Prof|al|e\.g|i\.e|vs|cf|No|pp?)\.$")
 _TABLE_CAPTION = re.compile(r"^(Table|Figure)\s+\d+[.:]")
 _LIST_ITEM = re.compile(r"^(- |\d{1,2}[.)]\s)")
 _STOP = {"the", "of", "and", "for", "in", "a", "an", "to", "on", "with", "its", "their"}
@@ -370,7 +372,7 @@ def _blocks_from_lines(
             prev = lines[j - 1].strip()
             if not t or _LIST_ITEM.match(t) or _TABLE_CAPTION.match(t):
                 break
-            if _SENT_END.search(prev) and len(prev) < 0.85 * width:
+            if _SENT_END.search(prev) and not _ABBREV_END.search(prev) and len(prev) < 0.85 * width:
                 break
             idx.append(j)
             j += 1

@@ -214,3 +214,15 @@ def test_a_numbered_item_keeps_its_number_and_its_text_together():
                          "(ii) Another item.", "Next one."]
     plain = "There were 2. Then 3 more."
     assert [plain[s:e] for s, e in split_sentences(plain)] == ["There were 2.", "Then 3 more."]
+
+
+def test_a_line_that_stops_on_an_abbreviation_does_not_end_its_paragraph():
+    from peerqa.ingest.structure import _blocks_from_lines
+
+    lines = ["In 2017 The Side by Side Consortium (made up of the McPin Foundation, MIND and the wider group of",
+             "partners and St.",
+             "George's, University of London) produced a toolkit.",
+             "A new paragraph starts here."]
+    blocks = _blocks_from_lines(lines, [1, 1, 1, 1], "body", ["Guidance"], "pdf")
+    assert "St. George's, University of London) produced a toolkit." in blocks[0].text
+    assert blocks[-1].text == "A new paragraph starts here." and len(blocks) == 2
