@@ -222,3 +222,13 @@ def test_a_supporting_unit_never_opens_on_a_dangling_anaphor(engine):
               ScoredUnit(Unit([other], other), 2.0, 0.5, 1)]
     chosen = [u.unit.anchor.text for u in choose_units(scored)]
     assert chosen[0] == lead.text and other.text in chosen and they.text not in chosen
+
+
+def test_the_authors_are_named_when_an_answer_quotes_what_they_recommend(settings_factory):
+    doc = ("Crisis Support\n\nBologna and Pulice (2011) compared a peer-run diversion programme with an inpatient one. "
+           "Services in the peer-run programme were more client-centred. People reported less stigma and more "
+           "social involvement. The authors recommend extending peer support work to emergency departments.\n")
+    table = engine_over_text(settings_factory(), "crisis.txt", doc).table
+    anchor = next(s for s in table.sentences if s.text.startswith("The authors recommend"))
+    unit = build_unit(table, anchor)
+    assert unit.sentences[0].text.startswith("Bologna and Pulice (2011)") and unit.sentences[-1] is anchor

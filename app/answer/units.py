@@ -107,12 +107,41 @@ def build_unit(table: SentenceTable, anchor: DocSentence) -> Unit:
             break
         sentences.insert(0, prev)
         first = prev
+    if first is not anchor and _STUDY_ANAPHOR.match(anchor.text) and not cites_a_study(first.text):
+        sentences[:0] = _back_to_frame(table, first, MAX_FRAME_WORDS - sum(len(s.text.split()) for s in sentences))
     if anchor.role == "lead_in":
         sentences.extend(_items_after(table, anchor))
     elif is_unfinished_lead_in(anchor.text):
         sentences.extend(_what_follows(table, anchor))
     _close_quotation(table, sentences)
     return Unit(sentences, anchor)
+
+
+# Anaphors that point at a study ("The authors conclude ...", "They found ..."): the reader needs
+# the sentence that names it.
+_STUDY_ANAPHOR = re.compile(r"^(?:they|their|the authors|the study|the review|the trial|the report|the paper|"
+                            r"the findings|the results)\b", re.I)
+MAX_BACK_TO_FRAME = 3
+
+
+def _back_to_frame(table: SentenceTable, first: DocSentence, budget: int) -> list[DocSentence]:
+    """The sentences before `first`, in its paragraph, back to the one that names the study (within
+    MAX_BACK_TO_FRAME sentences and `budget` words); nothing when there is none."""
+    back: list[DocSentence] = []
+    cur = first
+    for _ in range(MAX_BACK_TO_FRAME):
+        if cur.new_paragraph:
+            return []
+        prev = table.neighbour(cur, -1)
+        if prev is None or prev.role != "sentence":
+            return []
+        back.insert(0, prev)
+        if sum(len(s.text.split()) for s in back) > budget:
+            return []
+        if cites_a_study(prev.text):
+            return back
+        cur = prev
+    return []
 
 
 def _close_quotation(table: SentenceTable, sentences: list[DocSentence]) -> None:
