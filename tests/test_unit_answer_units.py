@@ -232,3 +232,14 @@ def test_the_authors_are_named_when_an_answer_quotes_what_they_recommend(setting
     anchor = next(s for s in table.sentences if s.text.startswith("The authors recommend"))
     unit = build_unit(table, anchor)
     assert unit.sentences[0].text.startswith("Bologna and Pulice (2011)") and unit.sentences[-1] is anchor
+
+
+def test_a_contracted_or_quoted_question_finds_its_term_and_a_definition_is_recognised():
+    from peerqa.app.answer.details import defines
+
+    assert analyse("What's PREVAIL?").answer_type == "definition" and analyse("What's PREVAIL?").focus == "PREVAIL"
+    assert analyse("What does it mean for peer support to be 'non-directive'?").focus == "non-directive"
+    assert analyse("What did PSWs describe ('walking the tightrope')?").focus == "walking the tightrope"
+    assert defines("Pfeiffer et al. (2019) piloted an intervention to reduce suicide risk (PREVAIL).", "PREVAIL")
+    assert defines("Peer respite offers a short stay in a home-like setting.", "peer respite")
+    assert not defines("PREVAIL has also been considered for use in veteran populations.", "PREVAIL")

@@ -150,7 +150,16 @@ def unit_of(question: str) -> str:
     return phrase.split()[-1]
 
 
+_CONTRACTED_IS = re.compile(r"\b(what|who|where|when|how|which)['’]s\b", re.I)
+# A term the question quotes ("... to be 'non-directive'?") is what it asks about.
+_QUOTED = re.compile(r"(?:^|[\s(])['‘\"“]([^'’\"”]{2,40})['’\"”](?=[\s?.,!)]|$)")
+
+
 def analyse(question: str) -> QuestionAnalysis:
+    question = _CONTRACTED_IS.sub(r"\1 is", question)  # "What's PREVAIL?" asks what PREVAIL is
     focus, words = focus_of(question)
+    quoted = _QUOTED.search(question)
+    if quoted:
+        focus = quoted.group(1).strip()
     kind = answer_type(question)
     return QuestionAnalysis(kind, focus, words, unit_of(question) if kind in DETAIL_TYPES else "")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from peerqa.app.answer.analysis import QuestionAnalysis
-from peerqa.app.answer.details import has_type
+from peerqa.app.answer.details import defines, has_type
 from peerqa.app.answer.sentences import DocSentence, SentenceTable
 from peerqa.app.answer.units import (
     Unit,
@@ -112,11 +112,14 @@ def score_units(table: SentenceTable, anchors: list[tuple[DocSentence, int]], qu
             if shown and any(normalised(s.text) in shown for s in unit.sentences):
                 continue  # a follow-up never repeats what the conversation already showed
             dense = _unit_dense(table, unit, query_vec)
-            if dense < MIN_DENSE:
-                continue
+            defining = analysis.answer_type == "definition" and defines(unit.text, analysis.focus)
+            if dense < MIN_DENSE and not defining:
+                continue  # (a sentence that defines the very term asked about is on the question's meaning)
             focus = weighted_overlap(terms, unit.text, idf)
             if analysis.answer_type == "list":
                 type_ok = W_LIST if unit.is_list else 0.0
+            elif analysis.answer_type == "definition":
+                type_ok = float(defining)
             else:
                 type_ok = float(has_type(analysis.answer_type, unit.text))
             tokens = (token_score(unit.sentences) if token_score is not None else None) or 0.0

@@ -58,6 +58,18 @@ def without_citations(text: str) -> str:
 PATTERNS["count"] = re.compile(PATTERNS["count"].pattern + "|" + PATTERNS["duration"].pattern, re.I)
 
 
+def defines(text: str, focus: str) -> bool:
+    """Does the sentence define the focus term: "X is / are / refers to / means ...", "... (X)",
+    "X (its expansion)", "known as X"? Without a focus, any "is / are / refers to" counts."""
+    if not focus:
+        return has_type("definition", text)
+    term = re.escape(focus.strip())
+    pattern = (rf"\b{term}\b['’]?s?\s*(?:\([^)]*\)\s*)?,?\s*(?:is|are|was|were|refers? to|means?|describes?|involves?|"
+               rf"can be (?:described|defined|understood) as|is defined as|offers?|provides?)\b"
+               rf"|\({term}\)|\b{term}\s*\(|\b(?:known|referred to|called|termed) as\s+(?:an?\s+|the\s+)?[\"'“‘]?{term}\b")
+    return bool(re.search(pattern, without_citations(text), re.I))
+
+
 def has_type(answer_type: str, text: str) -> bool:
     pattern = PATTERNS.get(answer_type)
     return bool(pattern and pattern.search(without_citations(text)))
