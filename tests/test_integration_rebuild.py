@@ -52,7 +52,7 @@ def test_the_rebuild_child_builds_reports_progress_and_runs_niced(settings_facto
     assert load_index(settings.index_dir).chunks
     assert any(m.startswith("Embedding") for m, _ in steps) and steps[-1][1] <= 1.0
     base = os.nice(0)
-    assert niceness and min(niceness) >= base + 10
+    assert niceness and min(niceness) >= min(19, base + 10)  # 19 is the ceiling (a suite run under nice)
 
     with build_lock(settings.index_dir), pytest.raises(BuildBusyError, match="another build is running"):
         run_ingest_in_child(settings)
