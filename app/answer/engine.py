@@ -97,7 +97,7 @@ class Engine:
             self.reranker = CrossEncoderReranker(r.reranker)
         self.searcher = HybridSearcher(
             self.index, self.embedder, pool=r.pool, rrf_k=r.rrf_k, hybrid=r.hybrid, fusion=r.fusion,
-            late_interaction=r.late_interaction,
+            late_interaction=r.late_interaction, section_weights=(r.section_heading_weight, r.section_best_weight),
         )
         self.thresholds = Thresholds.from_settings(self.settings.answer)
         self.token_spans = self._token_spans()
