@@ -10,6 +10,7 @@
     no-followup-rewrite  follow-ups are not folded into the previous question
     no-sections          no section level (heading-path cosine and best-of folded into passage scores)
     sections-heading-only / sections-best-only   one of the two section scores
+    synthesis-coverage   plus aspect coverage of several-part questions in the top 5 (off by default)
     bm25                 the index's BM25 alone over peerqa chunks (question text only)
     langchain-default    PyPDFLoader → RecursiveCharacterTextSplitter(1000, 200) → in-memory FAISS
                          over the same embedding model (question text only)
@@ -51,6 +52,7 @@ ENGINE_VARIANTS: dict[str, dict[str, Any]] = {
     "no-sections": {"section_heading_weight": 0.0, "section_best_weight": 0.0},
     "sections-heading-only": {"section_best_weight": 0.0},
     "sections-best-only": {"section_heading_weight": 0.0},
+    "synthesis-coverage": {"aspect_coverage": True},
 }
 BASELINES = ("bm25", "langchain-default")
 LLM_SYSTEM = "full-llm"  # the full engine in LLM mode; run by default only when an LLM is configured
@@ -78,6 +80,8 @@ DESCRIPTIONS = {
                    "passages' scores (retrieval.section_heading_weight = section_best_weight = 0)",
     "sections-heading-only": "as full, with the section heading-path cosine but not the section best-of score",
     "sections-best-only": "as full, with the section best-of score but not the section heading-path cosine",
+    "synthesis-coverage": "as full, plus aspect coverage: a question with two or more aspects gets each aspect's "
+                          "best passage into the top 5 (retrieval.aspect_coverage = true, app/answer/aspects.py)",
     "full-llm": "as full, but the configured LLM writes the answer from the same passages; every sentence "
                 "verified against its citations, extractive fallback on failure (settings.llm)",
     ADAPTED_SYSTEM: "as full, with MiniLM fine-tuned on self-supervised pairs from the sources (peerqa adapt): "

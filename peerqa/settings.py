@@ -92,6 +92,9 @@ class RetrievalSettings(BaseModel):
     section_heading_weight: float = Field(
         0.1, description="section level: weight of the question's cosine with the passage's section heading path"
     )
+    aspect_coverage: bool = Field(
+        False, description="synthesis: bring each aspect's best passage of a several-part question into the top 5"
+    )
     section_best_weight: float = Field(
         0.2, description="section level: weight of the best fused score among the passage's section's candidates"
     )

@@ -124,3 +124,27 @@ def test_adaptation_pairs_come_from_the_sources_and_batches_hold_no_passage_twic
     key = corpus_key(index, ModelSettings(), cfg)
     assert key == corpus_key(index, ModelSettings(), AdaptSettings(batch_size=4))
     assert key != corpus_key(index, ModelSettings(), AdaptSettings(batch_size=8))
+
+
+def test_a_several_part_question_has_aspects_and_a_plain_one_has_none():
+    from peerqa.app.answer.aspects import aspects
+
+    parts = aspects("Gillard's ENRICH work - what was it for, and did the big discharge trial reduce readmissions?")
+    assert parts == ["Gillard's ENRICH work", "did the big discharge trial reduce readmissions"]  # "what was it for": no topic
+    assert aspects("What training do peer support workers receive?") == []
+    assert aspects("Bread and butter?") == []  # one content word a side: not two aspects
+
+
+def test_cover_brings_each_aspects_best_passage_into_the_top_k():
+    from peerqa.app.answer.aspects import cover
+    from peerqa.records import Passage
+
+    chunks = [_chunk(0, ["A"], "a one"), _chunk(1, ["A"], "a two"), _chunk(2, ["A"], "a three"),
+              _chunk(3, ["B"], "b one"), _chunk(4, ["C"], "c one")]
+    vec = {c.id: np.eye(4, dtype="float32")[min(i, 3)] for i, c in enumerate(chunks)}
+    ranked = [Passage(chunk=c, score=1.0 - 0.1 * i, rank=i + 1) for i, c in enumerate(chunks)]
+    # aspect 1 is best served by chunk 3 (section B), which is outside a top 2 of section A twice.
+    out = cover(ranked, ranked, np.eye(4, dtype="float32")[[3]] * 2.0, lambda p: vec[p.chunk.id], k=2)
+    assert [p.chunk.id for p in out[:2]] == ["c0", "c3"]
+    assert sorted(p.chunk.id for p in out) == sorted(c.id for c in chunks)  # nothing lost, nothing doubled
+    assert cover(ranked, ranked, np.zeros((0, 4), dtype="float32"), lambda p: vec[p.chunk.id]) == ranked
