@@ -10,7 +10,8 @@ the top 5, not five passages about whichever aspect scores best.
 
 Off by default (retrieval.aspect_coverage): on the curated questions it changed no hit and no
 evidence recall (eval/REPORT.md, system "synthesis-coverage"): the evidence of a synthesis question
-that misses the top 5 is ranked 8th to 26th by the fused score, past the reach of a swap.
+missing from the top 5 is ranked 8th to 26th by the fused score (or not a candidate at all), and
+the aspect's best candidate is that evidence for none of them.
 """
 
 from __future__ import annotations
