@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Each of these modules defines add_commands(sub, add_index_dir) and HANDLERS {name: handler}.
 COMMAND_MODULES = ("peerqa.app.cli_answer", "peerqa.app.cli_feedback", "peerqa.eval.cli", "peerqa.app.cli_bench", "peerqa.app.cli_store",
-                   "peerqa.app.cli_page")
+                   "peerqa.app.cli_page", "peerqa.app.cli_adapt")
 
 
 def _command_modules() -> list[Any]:

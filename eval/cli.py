@@ -1,6 +1,6 @@
 """`peerqa eval`: run systems over a question file and write the report folder.
 
-    peerqa eval --questions eval/questions.jsonl [--index-dir DIR] [--report DIR] [--systems full,bm25]
+    peerqa eval --questions eval/questions.jsonl [--index-dir DIR] [--report DIR] [--systems full,bm25] [--cv]
 
 A plug-in of app/cli.py: it calls add_commands(sub, add_index_dir) and dispatches through HANDLERS.
 """
@@ -29,6 +29,8 @@ def add_commands(sub, add_index_dir) -> None:  # type: ignore[no-untyped-def]
                    help="folder for REPORT.md, report.json and plots/ (default: the repository's eval/)")
     p.add_argument("--systems", metavar="A,B", default="",
                    help=f"comma-separated systems (default: all of {','.join(SYSTEM_NAMES)})")
+    p.add_argument("--cv", action="store_true",
+                   help="also cross-validate the section level's weights (5 folds over questions, retrieval only)")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -46,7 +48,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from peerqa.eval.runner import run_eval
 
     try:
-        result = run_eval(_settings(args), Path(args.questions), names)
+        result = run_eval(_settings(args), Path(args.questions), names, cv=args.cv)
     except EvalError as exc:
         print(f"peerqa eval: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -151,6 +151,31 @@ def calibration_section(cal: dict[str, Any]) -> list[str]:
     ]
 
 
+def ranking_cv_section(cv: dict[str, Any]) -> list[str]:
+    """The section level's weights: off, as shipped, best in-sample, and 5-fold cross-validated."""
+    rows = []
+    for name, label in (("off", "off (0, 0)"), ("shipped", "as configured"), ("in_sample", "best, in-sample"),
+                        ("cross_validated", f"chosen on 4/5, scored on 1/5 ({cv['cross_validated']['folds']} folds)")):
+        part = cv[name]
+        syn = part["by_type"].get("synthesis", {})
+        w = part.get("weights")
+        shown = f"heading {w[0]:g}, best-of {w[1]:g}" if w else \
+            "; ".join(f"({h:g}, {b:g})" for h, b in part.get("weights_per_fold", []))
+        rows.append([label, fmt(part["hit@5"]), fmt(part["mrr@10"]), fmt(part["recall@5"]),
+                     fmt(syn.get("hit@5")), fmt(syn.get("recall@5")), shown])
+    return [
+        "### Section level: in-sample and cross-validated (`full`, retrieval only)",
+        "",
+        f"The two section weights (index/sections.py) over a grid (heading {cv['grid']['heading']}, best-of "
+        f"{cv['grid']['best']}) for {cv['n']} questions with evidence; the cross-validated row pools the held-out "
+        "fifths, each scored with the pair that maximised hit@5 + MRR@10 on the other four (eval/ranking_cv.py).",
+        "",
+        *table(["section weights", "hit@5", "MRR@10", "recall@5", "synthesis hit@5", "synthesis recall@5", "weights"],
+               rows),
+        "",
+    ]
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     systems: dict[str, dict[str, Any]] = report["systems"]
     main = MAIN if MAIN in systems else next(iter(systems))
@@ -189,6 +214,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += ["### Change against the full engine", "", *ablation_table(systems), ""]
     if report.get("calibration"):
         lines += calibration_section(report["calibration"])
+    if report.get("ranking_cv"):
+        lines += ranking_cv_section(report["ranking_cv"])
     lines += [
         "## By question type",
         "",

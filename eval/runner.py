@@ -56,8 +56,10 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-def run_eval(settings: Settings, questions_path: Path, system_names: list[str], log: Log = stderr_log) -> EvalResult:
-    """Load the index and the model once, build the systems, run and summarise them."""
+def run_eval(settings: Settings, questions_path: Path, system_names: list[str], log: Log = stderr_log,
+             cv: bool = False) -> EvalResult:
+    """Load the index and the model once, build the systems, run and summarise them; with `cv`, also
+    cross-validate the section level's weights over the questions (eval/ranking_cv.py)."""
     from peerqa.app.runtime import get_embedder, open_index
 
     t_start = time.perf_counter()
@@ -93,6 +95,15 @@ def run_eval(settings: Settings, questions_path: Path, system_names: list[str], 
     }
     if calibration is not None:
         report["calibration"] = calibration
+    if cv and "full" in by_name:
+        from peerqa.eval.ranking_cv import cross_validate
+        from peerqa.eval.systems import EngineSystem
+
+        full = by_name["full"]
+        if isinstance(full, EngineSystem):
+            t_cv = time.perf_counter()
+            report["ranking_cv"] = cross_validate(full.engine, questions, log)
+            report["seconds"]["ranking_cv"] = round(time.perf_counter() - t_cv, 1)
     return EvalResult(questions, scores, report)
 
 

@@ -8,6 +8,9 @@
     rrf-fusion           reciprocal rank fusion of dense and BM25 ranks (settings.retrieval.fusion = "rrf")
     no-expansion         no abbreviation/synonym expansion (settings.retrieval.expand_queries = False)
     no-followup-rewrite  follow-ups are not folded into the previous question
+    no-sections          no section level (heading-path cosine and best-of folded into passage scores)
+    sections-heading-only / sections-best-only   one of the two section scores
+    synthesis-coverage   plus aspect coverage of several-part questions in the top 5 (off by default)
     bm25                 the index's BM25 alone over peerqa chunks (question text only)
     langchain-default    PyPDFLoader → RecursiveCharacterTextSplitter(1000, 200) → in-memory FAISS
                          over the same embedding model (question text only)
@@ -46,6 +49,10 @@ ENGINE_VARIANTS: dict[str, dict[str, Any]] = {
     "rrf-fusion": {"fusion": "rrf"},
     "no-expansion": {"expand_queries": False},
     "no-followup-rewrite": {"rewrite_followups": False},
+    "no-sections": {"section_heading_weight": 0.0, "section_best_weight": 0.0},
+    "sections-heading-only": {"section_best_weight": 0.0},
+    "sections-best-only": {"section_heading_weight": 0.0},
+    "synthesis-coverage": {"aspect_coverage": True},
 }
 BASELINES = ("bm25", "langchain-default")
 LLM_SYSTEM = "full-llm"  # the full engine in LLM mode; run by default only when an LLM is configured
@@ -53,6 +60,8 @@ SYSTEM_NAMES = tuple(ENGINE_VARIANTS) + BASELINES + (LLM_SYSTEM,)
 # The full engine on the index in PostgreSQL (--store); the other systems read the folder index, so
 # one run compares the two stores. Run only when named.
 STORE_SYSTEM = "full-postgres"
+ADAPTED_SYSTEM = "adapted"  # the full engine with the model adapted to the sources (eval/adapted.py); only when named
+ON_REQUEST = (STORE_SYSTEM, ADAPTED_SYSTEM)
 DESCRIPTIONS = {
     "full": "the engine as configured: linear fusion of chunk cosine, best-sentence cosine, BM25 and late "
             "interaction; section headers embedded; query expansion; follow-up rewriting; section diversity; "
@@ -67,8 +76,16 @@ DESCRIPTIONS = {
     "no-expansion": "as full, without abbreviation/synonym expansion (retrieval.expand_queries = false)",
     "no-followup-rewrite": "as full, but follow-ups are not folded into the previous question "
                            "(retrieval.rewrite_followups = false)",
+    "no-sections": "as full, without the section level: no section heading or best-of score folded into the "
+                   "passages' scores (retrieval.section_heading_weight = section_best_weight = 0)",
+    "sections-heading-only": "as full, with the section heading-path cosine but not the section best-of score",
+    "sections-best-only": "as full, with the section best-of score but not the section heading-path cosine",
+    "synthesis-coverage": "as full, plus aspect coverage: a question with two or more aspects gets each aspect's "
+                          "best passage into the top 5 (retrieval.aspect_coverage = true, app/answer/aspects.py)",
     "full-llm": "as full, but the configured LLM writes the answer from the same passages; every sentence "
                 "verified against its citations, extractive fallback on failure (settings.llm)",
+    ADAPTED_SYSTEM: "as full, with MiniLM fine-tuned on self-supervised pairs from the sources (peerqa adapt): "
+                    "chunk, token, sentence and question vectors from the adapted model",
     STORE_SYSTEM: "as full, but the index is read from PostgreSQL (--store): dense chunk candidates from "
                   "pgvector's HNSW index in SQL, the rest of the engine unchanged",
     "bm25": "baseline: the index's BM25 alone over peerqa chunks, question text only, no answer",
@@ -228,11 +245,11 @@ def parse_systems(spec: str | None, llm_configured: bool = False) -> list[str]:
     if not spec:
         return [n for n in SYSTEM_NAMES if n != LLM_SYSTEM or llm_configured]
     names = [n.strip() for n in spec.split(",") if n.strip()]
-    unknown = [n for n in names if n not in (*SYSTEM_NAMES, STORE_SYSTEM)]
+    unknown = [n for n in names if n not in (*SYSTEM_NAMES, *ON_REQUEST)]
     if unknown or not names:
         raise EvalError(f"unknown system(s) {', '.join(unknown) or '(none)'}; choose from "
-                        f"{', '.join((*SYSTEM_NAMES, STORE_SYSTEM))}")
-    return [n for n in (*SYSTEM_NAMES, STORE_SYSTEM) if n in names]
+                        f"{', '.join((*SYSTEM_NAMES, *ON_REQUEST))}")
+    return [n for n in (*SYSTEM_NAMES, *ON_REQUEST) if n in names]
 
 
 def build_systems(names: list[str], settings: Settings, index: LoadedIndex, embedder: Embedder,
@@ -249,6 +266,10 @@ def build_systems(names: list[str], settings: Settings, index: LoadedIndex, embe
             systems.append(EngineSystem(name, Engine(settings, index, embedder), mode="llm"))
         elif name == STORE_SYSTEM:
             systems.append(EngineSystem(name, store_engine(settings, embedder)))
+        elif name == ADAPTED_SYSTEM:
+            from peerqa.eval.adapted import adapted_engine
+
+            systems.append(EngineSystem(name, adapted_engine(settings, index, log)))
         elif name == "bm25":
             systems.append(bm25_only(index))
         elif name == "langchain-default":

@@ -17,6 +17,7 @@ import numpy as np
 
 from peerqa.index.embedder import Embedder
 from peerqa.index.late_interaction import TokenEmbedding
+from peerqa.index.sections import SectionLevel
 from peerqa.index.store import LoadedIndex
 from peerqa.index.vectors import search_faiss
 from peerqa.records import Chunk, Passage
@@ -36,11 +37,21 @@ class HybridSearcher:
     weights: tuple[float, float, float] = (0.4, 0.3, 0.3)  # chunk dense, best sentence dense, BM25
     # ... and with late interaction: chunk dense, best sentence dense, BM25, late interaction
     late_weights: tuple[float, float, float, float] = (0.2, 0.2, 0.2, 1.0)
+    # the section level (index/sections.py): heading-path cosine and best-of weights; (0, 0) = off
+    section_weights: tuple[float, float] = (0.0, 0.0)
+    _sections: SectionLevel | None = None
     _sentence_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="int64"))
 
     def __post_init__(self) -> None:
         spans = self.index.sentence_spans
         self._sentence_rows = np.asarray([row for row, _s, _e in spans], dtype="int64")
+
+    @property
+    def sections(self) -> SectionLevel:
+        """The section level, built on first use (the headings are embedded once)."""
+        if self._sections is None:
+            self._sections = SectionLevel.build(self.index.chunks, self.embedder)
+        return self._sections
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embedder.embed([text])[0]
@@ -134,6 +145,8 @@ class HybridSearcher:
                 + wb * bm.get(r, 0.0) / top_bm + wl * late_scores.get(r, 0.0)
                 for r in ordered
             }
+            if any(self.section_weights):
+                scores = self.sections.fold(scores, qv, *self.section_weights)
         sparse_scores = dict(sparse)
         out: list[Passage] = []
         for row in sorted(scores, key=lambda r: (-scores[r], r)):  # ties broken by row: deterministic

@@ -89,6 +89,15 @@ class RetrievalSettings(BaseModel):
         True, description="add the token-level (late-interaction) score to the fusion when the index has token vectors"
     )
     reranker: str = Field("", description="optional local cross-encoder model folder; empty = off")
+    section_heading_weight: float = Field(
+        0.1, description="section level: weight of the question's cosine with the passage's section heading path"
+    )
+    aspect_coverage: bool = Field(
+        False, description="synthesis: bring each aspect's best passage of a several-part question into the top 5"
+    )
+    section_best_weight: float = Field(
+        0.2, description="section level: weight of the best fused score among the passage's section's candidates"
+    )
 
 
 class AnswerSettings(BaseModel):

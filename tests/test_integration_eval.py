@@ -73,3 +73,20 @@ def test_gate_passes_against_its_own_baseline_and_fails_a_higher_one(review_inde
     baseline.write_text(json.dumps({**recorded, "hit@5": recorded["hit@5"] + 0.05}), encoding="utf-8")
     assert gate.main(common) == 1
     assert "REGRESSION" in capsys.readouterr().out
+
+
+def test_eval_cv_reports_the_section_weights_in_sample_and_cross_validated(review_index, subset, tmp_path):
+    settings, _ = review_index
+    out = tmp_path / "report"
+    assert main(["eval", "--questions", str(subset), "--index-dir", str(settings.index_dir),
+                 "--report", str(out), "--systems", "full", "--cv"]) == 0
+    data = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    cv = data["ranking_cv"]
+    assert cv["n"] == 5  # the unanswerable question has no evidence
+    assert len(cv["cross_validated"]["weights_per_fold"]) == 5
+    for part in ("off", "shipped", "in_sample", "cross_validated"):
+        assert all(0.0 <= cv[part][k] <= 1.0 for k in ("hit@5", "mrr@10", "recall@5")), part
+    # in-sample is the best of the grid, so at least as good as off and shipped
+    score = {p: cv[p]["hit@5"] + cv[p]["mrr@10"] for p in ("off", "shipped", "in_sample")}
+    assert score["in_sample"] >= max(score["off"], score["shipped"]) - 1e-9
+    assert "Section level: in-sample and cross-validated" in (out / "REPORT.md").read_text(encoding="utf-8")

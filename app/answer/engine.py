@@ -19,6 +19,7 @@ import numpy as np
 
 from peerqa.app.answer.analysis import QuestionAnalysis, analyse
 from peerqa.app.answer.answerability import Answerability, Thresholds, decide, wordpiece_ranks
+from peerqa.app.answer.aspects import cover_question
 from peerqa.app.answer.compose import ScoredUnit, choose_units, normalised, score_units, term_overlap
 from peerqa.app.answer.details import detail_near
 from peerqa.app.answer.query import (
@@ -97,7 +98,7 @@ class Engine:
             self.reranker = CrossEncoderReranker(r.reranker)
         self.searcher = HybridSearcher(
             self.index, self.embedder, pool=r.pool, rrf_k=r.rrf_k, hybrid=r.hybrid, fusion=r.fusion,
-            late_interaction=r.late_interaction,
+            late_interaction=r.late_interaction, section_weights=(r.section_heading_weight, r.section_best_weight),
         )
         self.thresholds = Thresholds.from_settings(self.settings.answer)
         self.token_spans = self._token_spans()
@@ -177,6 +178,8 @@ class Engine:
             if len(picked) >= k:
                 break
         picked.extend(spill[: k - len(picked)])
+        if self.settings.retrieval.aspect_coverage:  # synthesis: every aspect in the top 5 (aspects.py)
+            picked = cover_question(dense_query, picked, candidates, self)
         for i, p in enumerate(picked):
             p.rank = i + 1
         return picked

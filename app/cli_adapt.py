@@ -1,0 +1,56 @@
+"""`peerqa adapt`: fine-tune the bundled model on the active index's sources (index/adapt.py).
+
+    peerqa adapt [--index-dir DIR] [--out DIR] [--json]
+
+Trains once per corpus (the folder is keyed by the sources' hashes and the training settings; an
+existing one is reused) and prints the folder and how to build an index with it. Nothing changes
+until that index is built: the adapted model is an option, not the default (eval/REPORT.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+def default_out(index_dir: Path) -> Path:
+    return index_dir.parent / "adapted"
+
+
+def add_commands(sub, add_index_dir) -> None:  # type: ignore[no-untyped-def]
+    p = sub.add_parser("adapt", help="fine-tune the embedding model on the sources (self-supervised, offline)")
+    add_index_dir(p)
+    p.add_argument("--out", metavar="DIR", default="", help="where adapted models live (default: <index_dir>/../adapted)")
+    p.add_argument("--json", action="store_true", help="print the training record as JSON")
+
+
+def cmd_adapt(args: argparse.Namespace) -> int:
+    from peerqa.app.cli import _settings
+    from peerqa.app.runtime import open_index
+    from peerqa.index.adapt import train
+    from peerqa.index.store import IndexLoadError
+
+    settings = _settings(args)
+    try:
+        index = open_index(settings)
+    except IndexLoadError as exc:
+        print(f"peerqa adapt: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    os.nice(10)  # a shared machine: training yields to serving
+    out = Path(args.out) if args.out else default_out(settings.index_dir)
+    folder, record = train(index, settings.model, out, log=lambda m: print(f"adapt: {m}", file=sys.stderr, flush=True))
+    if args.json:
+        print(json.dumps({"folder": str(folder), **record}))
+    else:
+        print(f"adapted model: {folder} ({record['steps']} steps, {record['minutes']} min)")
+        print(f"use it: PEERQA_MODEL__NAME={folder} PEERQA_MODEL__SHA256= peerqa ingest --index-dir DIR")
+    return EXIT_OK
+
+
+HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {"adapt": cmd_adapt}
