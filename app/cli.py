@@ -78,10 +78,12 @@ def _command_modules() -> list[Any]:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from peerqa.app.runtime import run_ingest
+    from peerqa.app.runtime import run_ingest, seed_sources
 
     settings = _settings(args)
     paths = [Path(p) for p in args.paths] or None
+    if paths is None:
+        seed_sources(settings)
     try:
         report = run_ingest(settings, paths, rebuild=args.rebuild, show_progress=not args.json)
     except Exception as exc:  # BuildError, ModelError: nothing was published

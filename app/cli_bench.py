@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from peerqa.index.scale import DEFAULT_SIZES, format_scale, machine_info, parse_sizes, run_scale, stderr_log
-from peerqa.settings import REPO_ROOT, Settings
+from peerqa.settings import SHIPPED_QUESTIONS, SHIPPED_SOURCES, Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 TARGET_P50_MS, TARGET_P95_MS = 150.0, 400.0
@@ -60,8 +60,8 @@ def add_commands(sub, add_index_dir) -> None:  # type: ignore[no-untyped-def]
     p = sub.add_parser("bench", help="time ingest, cold start and queries; optionally the synthetic scale run")
     add_index_dir(p)  # here: an existing index for the query figures (nothing is built)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    p.add_argument("--questions", default=str(REPO_ROOT / "eval" / "questions.jsonl"),
-                   help="JSONL file whose 'question' fields are timed (default: eval/questions.jsonl)")
+    p.add_argument("--questions", default=str(SHIPPED_QUESTIONS),
+                   help="JSONL file whose 'question' fields are timed (default: the shipped curated questions)")
     p.add_argument("--scale", nargs="?", const=",".join(map(str, DEFAULT_SIZES)), default=None, metavar="N,N,...",
                    help="also run the synthetic FAISS scale benchmark at these corpus sizes "
                         "(default sizes: %(const)s)")
@@ -118,9 +118,9 @@ def ingest_figures(index_dir: Path, sources_dir: Path, log: Log) -> dict[str, An
     The sources are copied so that the added file never touches the repository's folder."""
     from peerqa.app.runtime import run_ingest
 
-    shutil.copytree(REPO_ROOT / "sources", sources_dir)
+    shutil.copytree(SHIPPED_SOURCES, sources_dir)
     settings = Settings(index_dir=index_dir, sources_dir=sources_dir)
-    log(f"full ingest of {REPO_ROOT / 'sources'} into {index_dir} (includes loading the model)")
+    log(f"full ingest of {SHIPPED_SOURCES} into {index_dir} (includes loading the model)")
     with timed() as full:
         report = run_ingest(settings, show_progress=False)
     log(f"full ingest: {full['s']} s, {report.chunks_total} chunks")
@@ -145,7 +145,7 @@ def cold_start(index_dir: Path, question: str, log: Log) -> dict[str, Any]:
     # stderr goes to a file: a pipe nobody reads could fill up with progress bars and stall the child.
     with tempfile.TemporaryFile(mode="w+") as errors:
         proc = subprocess.Popen([sys.executable, "-c", COLD_START, question], stdout=subprocess.PIPE,
-                                stderr=errors, text=True, env=env, cwd=str(REPO_ROOT))
+                                stderr=errors, text=True, env=env)
         assert proc.stdout is not None
         line = proc.stdout.readline()
         seconds = round(time.perf_counter() - t0, 2)

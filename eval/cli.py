@@ -1,6 +1,6 @@
 """`peerqa eval`: run systems over a question file and write the report folder.
 
-    peerqa eval --questions eval/questions.jsonl [--index-dir DIR] [--report DIR] [--systems full,bm25]
+    peerqa eval [--questions FILE] [--index-dir DIR] [--report DIR] [--systems full,bm25]
 
 A plug-in of app/cli.py: it calls add_commands(sub, add_index_dir) and dispatches through HANDLERS.
 """
@@ -13,20 +13,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from peerqa.settings import REPO_ROOT
+from peerqa.settings import SHIPPED_QUESTIONS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-DEFAULT_REPORT_DIR = REPO_ROOT / "eval"
 
 
 def add_commands(sub, add_index_dir) -> None:  # type: ignore[no-untyped-def]
     from peerqa.eval.systems import SYSTEM_NAMES
 
     p = sub.add_parser("eval", help="evaluate retrieval and answers on a question file; write a report")
-    p.add_argument("--questions", required=True, metavar="FILE", help="question file (JSON Lines)")
+    p.add_argument("--questions", metavar="FILE", default=str(SHIPPED_QUESTIONS),
+                   help="question file (JSON Lines; default: the shipped curated questions)")
     add_index_dir(p)
-    p.add_argument("--report", metavar="DIR", default=str(DEFAULT_REPORT_DIR),
-                   help="folder for REPORT.md, report.json and plots/ (default: the repository's eval/)")
+    p.add_argument("--report", metavar="DIR", default=None,
+                   help="folder for REPORT.md, report.json and plots/ (default: <home>/eval, home being "
+                        "$PEERQA_HOME or the current folder)")
     p.add_argument("--systems", metavar="A,B", default="",
                    help=f"comma-separated systems (default: all of {','.join(SYSTEM_NAMES)})")
 
@@ -50,7 +51,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     except EvalError as exc:
         print(f"peerqa eval: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    files = write_report(result, Path(args.report))
+    files = write_report(result, Path(args.report) if args.report else _settings(args).home / "eval")
     print(summary_line(result.report))
     for path in files:
         print(f"  wrote {path}")
