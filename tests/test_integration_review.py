@@ -123,7 +123,9 @@ def test_langchain_retriever_returns_documents_with_provenance(review_index):
     docs = retriever.invoke("How are peer support workers trained?")
     assert len(docs) == 4
     assert any("Training" in d.metadata["section"] for d in docs)
-    assert all(d.metadata["page"] for d in docs)
+    # LangChain's loader conventions: page is the 0-based page of the file, page_label as printed
+    assert all(d.metadata["source"] == "peer-support-work-scoping-review-2023.pdf" for d in docs)
+    assert all(isinstance(d.metadata["page"], int) and d.metadata["page_label"].isdigit() for d in docs)
 
 
 def test_token_vectors_are_the_models_own_word_pieces_and_match_paraphrases(review_index):
