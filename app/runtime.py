@@ -224,17 +224,19 @@ def run_child(cmd: list[str], env: dict[str, str]) -> int:
             proc.wait()
 
 
-def serve(settings: Settings, port: int = 8501, address: str = "127.0.0.1") -> int:
+def serve(settings: Settings, port: int = 8501, address: str = "127.0.0.1", as_json: bool = False) -> int:
+    from peerqa.app.cli_schema import fail, print_json
     from peerqa.index.builder import BuildError
 
     try:
         ensure_index(settings)
     except KeyboardInterrupt:
-        print("peerqa: stopped before serving", file=sys.stderr)
-        return 130
+        return fail(as_json, "serve", "stopped before serving", 130)
     except BuildError as exc:
-        print(f"peerqa serve: no index could be built: {exc}", file=sys.stderr)
-        return 1
+        return fail(as_json, "serve", f"no index could be built: {exc}", 1)
+    if as_json:
+        print_json({"url": f"http://{address}:{port}/", "index_dir": store_label(settings),
+                    "index_version": active_version(settings)}, lines=True)
     page = Path(__file__).with_name("streamlit_app.py")
     env = dict(os.environ, PEERQA_INDEX_DIR=str(settings.index_dir), PEERQA_SOURCES_DIR=str(settings.sources_dir),
                PEERQA_HOME=str(settings.home), HF_HUB_OFFLINE="1")

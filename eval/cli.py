@@ -8,7 +8,6 @@ A plug-in of app/cli.py: it calls add_commands(sub, add_index_dir) and dispatche
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,10 +29,13 @@ def add_commands(sub, add_index_dir) -> None:  # type: ignore[no-untyped-def]
                         "$PEERQA_HOME or the current folder)")
     p.add_argument("--systems", metavar="A,B", default="",
                    help=f"comma-separated systems (default: all of {','.join(SYSTEM_NAMES)})")
+    p.add_argument("--json", action="store_true", help="print the summary and the files written as JSON "
+                   "(default: off, one summary line)")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from peerqa.app.cli import _settings
+    from peerqa.app.cli_schema import fail, print_json
     from peerqa.eval.questions import QuestionFileError, load_questions
     from peerqa.eval.systems import EvalError, parse_systems
 
@@ -41,17 +43,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
         names = parse_systems(args.systems, llm_configured=_settings(args).llm.provider != "none")
         load_questions(Path(args.questions))
     except (EvalError, QuestionFileError) as exc:
-        print(f"peerqa eval: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(args.json, "eval", str(exc), EXIT_USAGE)
     from peerqa.eval.report import write_report
     from peerqa.eval.runner import run_eval
 
     try:
         result = run_eval(_settings(args), Path(args.questions), names)
     except EvalError as exc:
-        print(f"peerqa eval: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return fail(args.json, "eval", str(exc), EXIT_FAILED)
     files = write_report(result, Path(args.report) if args.report else _settings(args).home / "eval")
+    if args.json:
+        r = result.report
+        print_json({"n_questions": r["n_questions"], "index_version": r.get("index_version", ""),
+                    "settings_hash": r.get("settings_hash", ""), "systems": r["systems"],
+                    "files": [str(f) for f in files]})
+        return EXIT_OK
     print(summary_line(result.report))
     for path in files:
         print(f"  wrote {path}")
