@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from peerqa.settings import REPO_ROOT, Settings
+from peerqa.settings import SHIPPED_SOURCES, Settings
 
 SESSIONS = 4
 IDLE_PER_SESSION = 12
@@ -93,7 +93,7 @@ def rebuild_load(index_dir: Path | None, questions: list[str], log: Log) -> dict
 
     with tempfile.TemporaryDirectory(prefix="peerqa-bench-rebuild-") as tmp:
         sources, index = Path(tmp) / "sources", Path(tmp) / "index"
-        shutil.copytree(REPO_ROOT / "sources", sources)
+        shutil.copytree(SHIPPED_SOURCES, sources)
         settings = Settings(index_dir=index, sources_dir=sources)
         if index_dir is not None:
             shutil.copytree(index_dir, index)  # with its caches: the rebuilds below are as in the app

@@ -10,11 +10,12 @@ until that index is built: the adapted model is an option, not the default (eval
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+
+from peerqa.app.cli_schema import fail, print_json
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -27,7 +28,7 @@ def add_commands(sub, add_index_dir) -> None:  # type: ignore[no-untyped-def]
     p = sub.add_parser("adapt", help="fine-tune the embedding model on the sources (self-supervised, offline)")
     add_index_dir(p)
     p.add_argument("--out", metavar="DIR", default="", help="where adapted models live (default: <index_dir>/../adapted)")
-    p.add_argument("--json", action="store_true", help="print the training record as JSON")
+    p.add_argument("--json", action="store_true", help="print the training record as JSON (default: off)")
 
 
 def cmd_adapt(args: argparse.Namespace) -> int:
@@ -40,13 +41,12 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     try:
         index = open_index(settings)
     except IndexLoadError as exc:
-        print(f"peerqa adapt: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return fail(args.json, "adapt", str(exc), EXIT_FAILED)
     os.nice(10)  # a shared machine: training yields to serving
     out = Path(args.out) if args.out else default_out(settings.index_dir)
     folder, record = train(index, settings.model, out, log=lambda m: print(f"adapt: {m}", file=sys.stderr, flush=True))
     if args.json:
-        print(json.dumps({"folder": str(folder), **record}))
+        print_json({"folder": str(folder), **record})
     else:
         print(f"adapted model: {folder} ({record['steps']} steps, {record['minutes']} min)")
         print(f"use it: PEERQA_MODEL__NAME={folder} PEERQA_MODEL__SHA256= peerqa ingest --index-dir DIR")

@@ -18,23 +18,36 @@ def add_commands(sub, add_index_dir) -> None:  # type: ignore[no-untyped-def]
     p = sub.add_parser("ask", help="answer a question from the evidence")
     p.add_argument("question", nargs="?", help="the question (omit with --jsonl)")
     add_index_dir(p)
-    p.add_argument("--section", default="", help="only passages under this section path prefix")
-    p.add_argument("--source", default="", help="only passages of this source (id prefix or file name)")
-    p.add_argument("--kind", default="", choices=["", "review", "included_study", "other"])
-    p.add_argument("--k", type=int, default=None, help="passages to retrieve (default 10)")
+    p.add_argument("--section", default="", help="only passages under this section path prefix (default: all)")
+    p.add_argument("--source", default="", help="only passages of this source, id prefix or file name (default: all)")
+    p.add_argument("--kind", default="", choices=["", "review", "included_study", "other"],
+                   help="only passages of this kind of source (default: all)")
+    p.add_argument("--k", type=int, default=None, help="passages to retrieve, 1-50 (default: "
+                   "$PEERQA_RETRIEVAL__K, else 10)")
     p.add_argument("--mode", choices=["extractive", "llm"], default="extractive",
                    help="extractive (default) or llm: a generated answer whose citations are verified "
                         "(needs PEERQA_LLM__PROVIDER; falls back to extractive with a notice)")
-    p.add_argument("--json", action="store_true", help="print the answer as JSON")
-    p.add_argument("--jsonl", metavar="FILE", help="answer every question of a JSONL file; JSON lines out")
+    p.add_argument("--json", action="store_true", help="print the answer as JSON (default: off, plain text)")
+    p.add_argument("--jsonl", metavar="FILE", help="answer every question of a JSONL file; JSON Lines out "
+                   "(default: none, answer the question given)")
 
 
-def answer_json(answer: Answer, qid: str | None = None) -> dict[str, Any]:
-    def studies(c) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
-        return [
-            {"id": r.id, "label": r.short(), "title": r.title, "year": r.year, "doi": r.doi, "url": r.doi_url}
-            for r in c.studies
-        ]
+def _labels(pages: list[int]) -> list[str]:
+    return [str(p) for p in pages]
+
+
+def answer_json(answer: Answer, qid: str | None = None, references: dict[str, Any] | None = None,
+                sources_dir: Path | None = None) -> dict[str, Any]:
+    """The answer in the CLI contract (app/cli_schema.py AnswerOut). A citation's studies are the
+    ones its quoted sentences cite; `references` (the index's) give each retrieved passage its own."""
+    from peerqa.app.provenance import chunk_fields, study_json
+    from peerqa.settings import Settings
+
+    folder = sources_dir or Settings().sources_dir
+    refs = references or {}
+
+    def fields(chunk: Any) -> dict[str, Any]:
+        return chunk_fields(chunk, refs, folder)
 
     out: dict[str, Any] = {}
     if qid is not None:
@@ -48,30 +61,31 @@ def answer_json(answer: Answer, qid: str | None = None) -> dict[str, Any]:
             "widen": answer.widen,
             "mode": answer.mode,
             "notice": answer.notice,
-            "sentences": [s.model_dump() for s in answer.sentences],
+            "sentences": [
+                {"text": s.text, "citations": s.citations, "supported": s.supported,
+                 "page_label": None if s.page is None else str(s.page), "page_labels": _labels(s.pages),
+                 "role": s.role, "unit": s.unit}
+                for s in answer.sentences
+            ],
             "citations": [
                 {
                     "n": c.n,
-                    "chunk_id": c.passage.chunk.id,
-                    "source": c.passage.chunk.source_path,
-                    "section": c.passage.chunk.section,
-                    "page": c.passage.chunk.page_start,
-                    "pages": c.pages or [p for p in [c.passage.chunk.page_start] if p],
+                    **fields(c.passage.chunk),
+                    "studies": [study_json(r) for r in c.studies],
                     "text": c.passage.chunk.text,
                     "quote": c.quote,
-                    "studies": studies(c),
-                    "designs": c.passage.chunk.designs,
+                    "quote_page_labels": _labels(c.pages or [p for p in [c.passage.chunk.page_start] if p]),
                 }
                 for c in answer.citations
             ],
             "retrieved": [
                 {
-                    "chunk_id": p.chunk.id,
-                    "source": p.chunk.source_path,
-                    "section": p.chunk.section,
-                    "page": p.chunk.page_start,
+                    **fields(p.chunk),
                     "text": p.chunk.text,
+                    "rank": p.rank,
                     "score": round(p.score, 6),
+                    "dense_score": p.dense_score,
+                    "bm25_score": p.bm25_score,
                 }
                 for p in answer.retrieved[:10]
             ],
@@ -124,13 +138,13 @@ def render_text(answer: Answer) -> str:
 def cmd_ask(args: argparse.Namespace) -> int:
     from peerqa.app.answer.engine import Engine, Filters, QuestionError
     from peerqa.app.cli import _settings
+    from peerqa.app.cli_schema import fail, print_json
 
+    as_json = bool(args.json or args.jsonl)
     if bool(args.question) == bool(args.jsonl):
-        print("peerqa ask: give a question or --jsonl FILE (not both)", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(as_json, "ask", "give a question or --jsonl FILE (not both)", EXIT_USAGE)
     if args.k is not None and not 1 <= args.k <= 50:
-        print("peerqa ask: --k must be between 1 and 50", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(as_json, "ask", "--k must be between 1 and 50", EXIT_USAGE)
     filters = Filters(section=args.section, source=args.source, kind=args.kind)
     if args.question is not None:
         from peerqa.app.answer.query import clean_question
@@ -139,17 +153,16 @@ def cmd_ask(args: argparse.Namespace) -> int:
         try:  # refuse a bad question before loading anything heavy
             clean_question(args.question, Settings().answer.max_question_chars)
         except QuestionError as exc:
-            print(f"peerqa ask: {exc}", file=sys.stderr)
-            return EXIT_USAGE
+            return fail(as_json, "ask", str(exc), EXIT_USAGE)
     if args.jsonl and not Path(args.jsonl).is_file():
-        print(f"peerqa ask: no such file {args.jsonl}", file=sys.stderr)
-        return EXIT_USAGE
-    engine = Engine.from_settings(_settings(args))
+        return fail(as_json, "ask", f"no such file {args.jsonl}", EXIT_USAGE)
+    settings = _settings(args)
+    engine = Engine.from_settings(settings)
     if args.jsonl:
-        return _answer_jsonl(engine, Path(args.jsonl), filters, args.k, args.mode)
+        return _answer_jsonl(engine, Path(args.jsonl), filters, args.k, args.mode, settings.sources_dir)
     answer = engine.ask(args.question, filters=filters, k=args.k, mode=args.mode)
     if args.json:
-        print(json.dumps(answer_json(answer), ensure_ascii=False, indent=1))
+        print_json(answer_json(answer, references=engine.index.references, sources_dir=settings.sources_dir))
     else:
         sys.stdout.write(render_text(answer))
     return EXIT_OK
@@ -209,7 +222,8 @@ def _write_row(row: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def _answer_jsonl(engine: Any, path: Path, filters: Any, k: int | None, mode: str) -> int:
+def _answer_jsonl(engine: Any, path: Path, filters: Any, k: int | None, mode: str,
+                  sources_dir: Path | None = None) -> int:
     """Answer every line that can be answered; a line that cannot becomes {"id", "line", "error"}
     and the exit code is 3."""
     from peerqa.app.answer.engine import QuestionError, Turn
@@ -218,8 +232,9 @@ def _answer_jsonl(engine: Any, path: Path, filters: Any, k: int | None, mode: st
     try:
         lines = list(_jsonl_lines(path))
     except OSError as exc:
-        print(f"peerqa ask: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_USAGE
+        from peerqa.app.cli_schema import fail
+
+        return fail(True, "ask", f"cannot read {path}: {exc.strerror or exc}", EXIT_USAGE)
     for n, line in lines:
         qid: Any = n
         try:
@@ -227,19 +242,25 @@ def _answer_jsonl(engine: Any, path: Path, filters: Any, k: int | None, mode: st
             qid = item.get("id", n)
             history = [Turn(str(t.get("question", "")), str(t.get("answer", ""))) for t in item.get("context") or []]
             answer = engine.ask(item["question"], history=history, filters=filters, k=k, mode=mode)
-            row = answer_json(answer, str(qid))
+            row = answer_json(answer, str(qid), getattr(getattr(engine, "index", None), "references", None),
+                              sources_dir)
         except QuestionError as exc:
-            row, failed = {"id": qid, "line": n, "question": item["question"], "error": str(exc)}, failed + 1
+            row, failed = _line_error(str(exc), qid, n, question=item["question"]), failed + 1
         except _BadLine as exc:
-            row, failed = {"id": n if exc.qid is None else exc.qid, "line": n, "error": str(exc)}, failed + 1
+            row, failed = _line_error(str(exc), n if exc.qid is None else exc.qid, n), failed + 1
         except Exception as exc:  # one question must not cost the rest of the file
             print(f"peerqa ask: line {n} could not be answered ({type(exc).__name__})", file=sys.stderr)
-            row, failed = {"id": qid, "line": n, "error": "this question could not be answered"}, failed + 1
+            row, failed = _line_error("this question could not be answered", qid, n), failed + 1
         _write_row(row)
     if failed:
         print(f"peerqa ask: {failed} of {len(lines)} line(s) could not be answered; see their \"error\"",
               file=sys.stderr)
     return EXIT_SOME_LINES_FAILED if failed else EXIT_OK
+
+
+def _line_error(message: str, qid: Any, line: int, **more: Any) -> dict[str, Any]:
+    """A line of `ask --jsonl` that could not be answered: the contract's Error object."""
+    return {"error": message, "command": "ask", "exit_code": EXIT_SOME_LINES_FAILED, "id": qid, "line": line, **more}
 
 
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {"ask": cmd_ask}

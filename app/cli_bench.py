@@ -28,8 +28,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from peerqa.app.cli_schema import fail
 from peerqa.index.scale import DEFAULT_SIZES, format_scale, machine_info, parse_sizes, run_scale, stderr_log
-from peerqa.settings import REPO_ROOT, Settings
+from peerqa.settings import SHIPPED_QUESTIONS, SHIPPED_SOURCES, Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 TARGET_P50_MS, TARGET_P95_MS = 150.0, 400.0
@@ -59,16 +60,16 @@ print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "ask_s": t3 - t2, "abs
 def add_commands(sub, add_index_dir) -> None:  # type: ignore[no-untyped-def]
     p = sub.add_parser("bench", help="time ingest, cold start and queries; optionally the synthetic scale run")
     add_index_dir(p)  # here: an existing index for the query figures (nothing is built)
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    p.add_argument("--questions", default=str(REPO_ROOT / "eval" / "questions.jsonl"),
-                   help="JSONL file whose 'question' fields are timed (default: eval/questions.jsonl)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table (default: off)")
+    p.add_argument("--questions", default=str(SHIPPED_QUESTIONS),
+                   help="JSONL file whose 'question' fields are timed (default: the shipped curated questions)")
     p.add_argument("--scale", nargs="?", const=",".join(map(str, DEFAULT_SIZES)), default=None, metavar="N,N,...",
                    help="also run the synthetic FAISS scale benchmark at these corpus sizes "
                         "(default sizes: %(const)s)")
-    p.add_argument("--scale-only", action="store_true", help="only the scale run (implies --scale)")
+    p.add_argument("--scale-only", action="store_true", help="only the scale run (implies --scale; default: off)")
     p.add_argument("--rebuild-load", action="store_true",
                    help="only answer p50/p95 of 4 sessions, idle and during a rebuild (in a thread vs a "
-                        "separate low-priority process); --index-dir is copied, not changed")
+                        "separate low-priority process); --index-dir is copied, not changed (default: off)")
     p.add_argument("--hnsw-m", type=int, default=None, help="HNSW M in the scale run (default 32)")
     p.add_argument("--hnsw-ef-construction", type=int, default=None,
                    help="HNSW efConstruction in the scale run (default 80, as index/vectors.py builds)")
@@ -118,9 +119,9 @@ def ingest_figures(index_dir: Path, sources_dir: Path, log: Log) -> dict[str, An
     The sources are copied so that the added file never touches the repository's folder."""
     from peerqa.app.runtime import run_ingest
 
-    shutil.copytree(REPO_ROOT / "sources", sources_dir)
+    shutil.copytree(SHIPPED_SOURCES, sources_dir)
     settings = Settings(index_dir=index_dir, sources_dir=sources_dir)
-    log(f"full ingest of {REPO_ROOT / 'sources'} into {index_dir} (includes loading the model)")
+    log(f"full ingest of {SHIPPED_SOURCES} into {index_dir} (includes loading the model)")
     with timed() as full:
         report = run_ingest(settings, show_progress=False)
     log(f"full ingest: {full['s']} s, {report.chunks_total} chunks")
@@ -145,7 +146,7 @@ def cold_start(index_dir: Path, question: str, log: Log) -> dict[str, Any]:
     # stderr goes to a file: a pipe nobody reads could fill up with progress bars and stall the child.
     with tempfile.TemporaryFile(mode="w+") as errors:
         proc = subprocess.Popen([sys.executable, "-c", COLD_START, question], stdout=subprocess.PIPE,
-                                stderr=errors, text=True, env=env, cwd=str(REPO_ROOT))
+                                stderr=errors, text=True, env=env)
         assert proc.stdout is not None
         line = proc.stdout.readline()
         seconds = round(time.perf_counter() - t0, 2)
@@ -282,8 +283,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     try:
         sizes = parse_sizes(args.scale or ",".join(map(str, DEFAULT_SIZES))) if args.scale or args.scale_only else []
     except ValueError as exc:
-        print(f"peerqa bench: --scale: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(args.json, "bench", f"--scale: {exc}", EXIT_USAGE)
     result: dict[str, Any] = {"machine": machine_info()}
     if args.rebuild_load:
         return _rebuild_load(args, result, log)
@@ -297,19 +297,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if not args.scale_only:
         questions_path = Path(args.questions)
         if not questions_path.exists():
-            print(f"peerqa bench: no such file {questions_path}", file=sys.stderr)
-            return EXIT_USAGE
+            return fail(args.json, "bench", f"no such file {questions_path}", EXIT_USAGE)
         questions = load_questions(questions_path)
         if not questions:
-            print(f"peerqa bench: no questions in {questions_path}", file=sys.stderr)
-            return EXIT_USAGE
+            return fail(args.json, "bench", f"no questions in {questions_path}", EXIT_USAGE)
         index_dir = Path(args.index_dir).resolve() if args.index_dir else None
         try:
             # Flat, so that e.g. `jq .query_p50_ms` reads a figure directly.
             result.update(corpus_bench(index_dir, questions, log))
         except RuntimeError as exc:
-            print(f"peerqa bench: {exc}", file=sys.stderr)
-            return EXIT_FAILED
+            return fail(args.json, "bench", f"{exc}", EXIT_FAILED)
     if sizes:
         from dataclasses import replace
 
@@ -340,8 +337,7 @@ def _rebuild_load(args: argparse.Namespace, result: dict[str, Any], log: Log) ->
 
     questions = load_questions(Path(args.questions)) if Path(args.questions).exists() else []
     if not questions:
-        print(f"peerqa bench: no questions in {args.questions}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(args.json, "bench", f"no questions in {args.questions}", EXIT_USAGE)
     result["rebuild_load"] = rebuild_load(Path(args.index_dir).resolve() if args.index_dir else None, questions, log)
     result["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     if args.json:

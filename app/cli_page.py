@@ -10,6 +10,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from peerqa.app.cli_schema import fail, print_json
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
@@ -19,9 +21,11 @@ def add_commands(sub, add_index_dir) -> None:  # type: ignore[no-untyped-def]
     p.add_argument("page", metavar="PAGE", type=int, help="the page number printed on the page")
     add_index_dir(p)
     p.add_argument("--highlight", action="append", default=[], metavar="TEXT",
-                   help="text to highlight (repeatable; sentences joined with ' … ' count separately)")
-    p.add_argument("--out", metavar="FILE", help="where to write the PNG (required for a PDF)")
-    p.add_argument("--scale", type=float, default=None, help="pixels per PDF point (default 1.5)")
+                   help="text to highlight (repeatable; sentences joined with ' … ' count separately; default: none)")
+    p.add_argument("--out", metavar="FILE", help="where to write the PNG (required for a PDF; default: none)")
+    p.add_argument("--scale", type=float, default=None, help="pixels per PDF point, 0.2-6 (default: 1.5)")
+    p.add_argument("--json", action="store_true", help="print what was rendered (or the text passage) as JSON "
+                   "(default: off, a summary line on stderr)")
 
 
 def _source_path(args: argparse.Namespace) -> Path | None:
@@ -40,24 +44,20 @@ def cmd_page(args: argparse.Namespace) -> int:
 
     path = _source_path(args)
     if path is None:
-        print(f"peerqa page: no source named {args.source!r} in the sources folder "
-              "(PEERQA_SOURCES_DIR); give the file name a citation shows", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(args.json, "page", f"no source named {args.source!r} in the sources folder "
+              "(PEERQA_SOURCES_DIR); give the file name a citation shows", EXIT_USAGE)
     quotes = [part for text in args.highlight for part in quote_parts(text)]
     if path.suffix.lower() in (".txt", ".md"):
         return _text_source(args, path, quotes)
     if not args.out:
-        print("peerqa page: --out FILE is required (where to write the PNG)", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(args.json, "page", "--out FILE is required (where to write the PNG)", EXIT_USAGE)
     scale = args.scale or DEFAULT_SCALE
     if not 0.2 <= scale <= 6:
-        print("peerqa page: --scale must be between 0.2 and 6", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(args.json, "page", "--scale must be between 0.2 and 6", EXIT_USAGE)
     try:
         page = render_page(path, args.page, quotes, scale=scale)
     except PageError as exc:
-        print(f"peerqa page: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(args.json, "page", f"{exc}", EXIT_USAGE)
     out = Path(args.out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -65,8 +65,13 @@ def cmd_page(args: argparse.Namespace) -> int:
         tmp.write_bytes(page.png)
         tmp.replace(out)  # never half a file
     except OSError as exc:
-        print(f"peerqa page: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return fail(args.json, "page", f"cannot write {out}: {exc.strerror or exc}", EXIT_FAILED)
+    if args.json:
+        print_json({"source": path.name, "page": page.page_index, "page_label": str(page.printed), "pages": page.pages,
+                    "out": str(out), "width": page.width, "height": page.height, "highlight_boxes": len(page.boxes),
+                    "quotes": page.quotes, "located": page.located, "ms": round(page.seconds * 1000, 1),
+                    "note": page.note})
+        return EXIT_OK
     print(f"peerqa page: {path.name} p. {page.printed} (page {page.page_index + 1} of {page.pages} in the file) "
           f"→ {out} ({page.width}×{page.height} px, {len(page.boxes)} highlight box(es), "
           f"{page.located}/{page.quotes} quote(s) located, {page.seconds * 1000:.0f} ms)", file=sys.stderr)
@@ -83,20 +88,20 @@ def _text_source(args: argparse.Namespace, path: Path, quotes: list[str]) -> int
     from peerqa.index.store import IndexLoadError
 
     if not quotes:
-        print(f"peerqa page: {path.name} is a text file with no pages; give --highlight TEXT to see the "
-              "passage holding it in context", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(args.json, "page", f"{path.name} is a text file with no pages; give --highlight TEXT to see the "
+              "passage holding it in context", EXIT_USAGE)
     try:
         index = open_index(_settings(args))
     except IndexLoadError as exc:
-        print(f"peerqa page: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return fail(args.json, "page", f"{exc}", EXIT_FAILED)
     folded = " ".join(quotes[0].split()).lower()
     chunk = next((c for c in index.chunks if c.source_path == path.name and folded in " ".join(c.text.split()).lower()), None)
     if chunk is None:
-        print(f"peerqa page: no passage of {path.name} in the index contains that text", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(args.json, "page", f"no passage of {path.name} in the index contains that text", EXIT_USAGE)
     text, (start, end) = passage_in_context(index.chunks, chunk)
+    if args.json:
+        print_json({"source": path.name, "chunk_id": chunk.id, "text": text, "highlight": [start, end]})
+        return EXIT_OK
     shown = f"{text[:start]}>>> {text[start:end]} <<<{text[end:]}\n"
     if args.out:
         Path(args.out).write_text(shown, encoding="utf-8")

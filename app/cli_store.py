@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from peerqa.app.cli_schema import print_json
 from peerqa.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -22,11 +23,20 @@ def add_commands(sub, add_index_dir) -> None:  # type: ignore[no-untyped-def]
     verbs = p.add_subparsers(dest="store_command", required=True)
     q = verbs.add_parser("init", help="create or upgrade the peerqa schema in the database")
     q.add_argument("--store", metavar="URL", help="postgresql://... (default: $PEERQA_STORE_URL)")
+    _json(q)
     q = verbs.add_parser("copy", help="copy the active index version between a folder and a database")
-    q.add_argument("--from", dest="source", required=True, metavar="DIR|URL")
-    q.add_argument("--to", dest="target", required=True, metavar="DIR|URL")
+    q.add_argument("--from", dest="source", required=True, metavar="DIR|URL",
+                   help="an index folder or a postgresql:// URL to copy the active version from (required)")
+    q.add_argument("--to", dest="target", required=True, metavar="DIR|URL",
+                   help="the other kind: a postgresql:// URL or an index folder (required)")
+    _json(q)
     q = verbs.add_parser("status", help="the database's schema version and index versions")
     q.add_argument("--store", metavar="URL", help="postgresql://... (default: $PEERQA_STORE_URL)")
+    _json(q)
+
+
+def _json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print the outcome as JSON (default: off, plain text)")
 
 
 def _db_settings(url: str | None) -> Settings:
@@ -39,16 +49,16 @@ def _db_settings(url: str | None) -> Settings:
 
 
 def cmd_store(args: argparse.Namespace) -> int:
+    from peerqa.app.cli_schema import fail
     from peerqa.index.store import IndexLoadError
 
+    command = f"store {args.store_command}"
     try:
         return {"init": _init, "copy": _copy, "status": _status}[args.store_command](args)
     except ValueError as exc:
-        print(f"peerqa store: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(args.json, command, str(exc), EXIT_USAGE)
     except IndexLoadError as exc:
-        print(f"peerqa store: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return fail(args.json, command, str(exc), EXIT_FAILED)
 
 
 def _init(args: argparse.Namespace) -> int:
@@ -62,7 +72,9 @@ def _init(args: argparse.Namespace) -> int:
     finally:
         conn.close()
     where = redact_url(settings.store_url)
-    if applied:
+    if args.json:
+        print_json({"store": where, "schema_version": SCHEMA_VERSION, "applied": list(applied)})
+    elif applied:
         print(f"{where}: applied schema migration(s) {', '.join(map(str, applied))}; schema is version {SCHEMA_VERSION}")
     else:
         print(f"{where}: schema is already version {SCHEMA_VERSION}; nothing to do")
@@ -80,11 +92,15 @@ def _copy(args: argparse.Namespace) -> int:
     if dst_db:
         target = _db_settings(args.target)
         version = folder_to_pg(Path(args.source).resolve(), target)
-        print(f"copied version {version} from {args.source} to {redact_url(args.target)}; it is active there")
+        src, dst = args.source, redact_url(args.target)
     else:
         source = _db_settings(args.source)
         version = pg_to_folder(source, Path(args.target).resolve())
-        print(f"copied version {version} from {redact_url(args.source)} to {args.target}; it is active there")
+        src, dst = redact_url(args.source), args.target
+    if args.json:
+        print_json({"from": src, "to": dst, "index_version": version})
+    else:
+        print(f"copied version {version} from {src} to {dst}; it is active there")
     return EXIT_OK
 
 
@@ -99,12 +115,26 @@ def _status(args: argparse.Namespace) -> int:
         found = schema_version(conn)
     finally:
         conn.close()
+    current = found == SCHEMA_VERSION
+    active, versions = (read_pg_active(settings), version_names(settings)) if current else (None, [])
+    code = EXIT_OK if current else EXIT_FAILED
+    if args.json:
+        if not current:
+            from peerqa.app.cli_schema import fail
+
+            hint = (f"; upgrade it with: peerqa store init --store {redact_url(settings.store_url)}"
+                    if found is not None and found < SCHEMA_VERSION else "")
+            return fail(True, "store status", f"the database's peerqa schema is {found or 'missing'}, this peerqa "
+                        f"needs version {SCHEMA_VERSION}{hint}", code)
+        print_json({"store": redact_url(settings.store_url), "schema_version": found,
+                    "expected_schema_version": SCHEMA_VERSION, "index_version": active, "versions": versions})
+        return code
     print(f"Database       {redact_url(settings.store_url)}")
     print(f"Schema         {'none' if found is None else found} (this peerqa: {SCHEMA_VERSION})")
-    if found != SCHEMA_VERSION:
+    if not current:
         return EXIT_FAILED if found is None or found > SCHEMA_VERSION else _upgrade_hint(settings)
-    print(f"Active version {read_pg_active(settings) or '(none)'}")
-    print("Versions       " + (", ".join(version_names(settings)) or "(none)"))
+    print(f"Active version {active or '(none)'}")
+    print("Versions       " + (", ".join(versions) or "(none)"))
     return EXIT_OK
 
 

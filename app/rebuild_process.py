@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from peerqa.records import IngestReport
-from peerqa.settings import REPO_ROOT, Settings
+from peerqa.settings import Settings
 
 NICE = 10  # added to the child's niceness: the scheduler favours the server's answers
 THREADS = max(1, (os.cpu_count() or 2) // 2)  # for torch, OpenMP (FAISS) and BLAS in the child
@@ -56,7 +56,7 @@ def run_ingest_in_child(
     cmd += ["--rebuild"] if rebuild else []
     cmd += [str(p) for p in paths or []]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8",
-                            env=child_env(threads), cwd=str(REPO_ROOT))
+                            env=child_env(threads))
     assert proc.stdin is not None and proc.stdout is not None
     # The settings go as JSON on stdin: the child builds exactly what this process would.
     proc.stdin.write(settings.model_dump_json())

@@ -22,7 +22,7 @@ from peerqa.index.embedder import SentenceTransformerEmbedder
 from peerqa.index.store import IndexLoadError, LoadedIndex
 from peerqa.index.store_backend import active_version, open_store, store_label, uses_postgres
 from peerqa.records import IngestReport
-from peerqa.settings import Settings
+from peerqa.settings import SHIPPED_SOURCES, Settings
 
 _lock = threading.Lock()
 _embedders: dict[str, SentenceTransformerEmbedder] = {}
@@ -103,6 +103,21 @@ def _tqdm_progress() -> tuple[Progress, object]:
     return update, bar
 
 
+def seed_sources(settings: Settings) -> bool:
+    """A first run in a folder with no sources folder: put the shipped review there (a copy of the
+    package data), so `peerqa ingest` or `peerqa serve` in any folder has something to index.
+    True when it did."""
+    import shutil
+
+    if settings.sources_dir.exists() or not SHIPPED_SOURCES.is_dir():
+        return False
+    settings.sources_dir.mkdir(parents=True)
+    for pdf in sorted(SHIPPED_SOURCES.glob("*.pdf")):
+        shutil.copy2(pdf, settings.sources_dir / pdf.name)
+    print(f"peerqa: no sources folder yet; put the shipped review in {settings.sources_dir}", file=sys.stderr)
+    return True
+
+
 def run_ingest(
     settings: Settings,
     paths: list[Path] | None = None,
@@ -147,6 +162,7 @@ def ensure_index(settings: Settings) -> None:
         except IndexLoadError as exc:
             if active_version(settings) is not None and "rebuild" not in str(exc):
                 raise
+        seed_sources(settings)
         try:
             print(f"peerqa: building the index in {store_label(settings)} from {settings.sources_dir} "
                   "(first run, about a minute)...", file=sys.stderr)
@@ -208,19 +224,22 @@ def run_child(cmd: list[str], env: dict[str, str]) -> int:
             proc.wait()
 
 
-def serve(settings: Settings, port: int = 8501, address: str = "127.0.0.1") -> int:
+def serve(settings: Settings, port: int = 8501, address: str = "127.0.0.1", as_json: bool = False) -> int:
+    from peerqa.app.cli_schema import fail, print_json
     from peerqa.index.builder import BuildError
 
     try:
         ensure_index(settings)
     except KeyboardInterrupt:
-        print("peerqa: stopped before serving", file=sys.stderr)
-        return 130
+        return fail(as_json, "serve", "stopped before serving", 130)
     except BuildError as exc:
-        print(f"peerqa serve: no index could be built: {exc}", file=sys.stderr)
-        return 1
+        return fail(as_json, "serve", f"no index could be built: {exc}", 1)
+    if as_json:
+        print_json({"url": f"http://{address}:{port}/", "index_dir": store_label(settings),
+                    "index_version": active_version(settings)}, lines=True)
     page = Path(__file__).with_name("streamlit_app.py")
-    env = dict(os.environ, PEERQA_INDEX_DIR=str(settings.index_dir), HF_HUB_OFFLINE="1")
+    env = dict(os.environ, PEERQA_INDEX_DIR=str(settings.index_dir), PEERQA_SOURCES_DIR=str(settings.sources_dir),
+               PEERQA_HOME=str(settings.home), HF_HUB_OFFLINE="1")
     if settings.store_url:
         env["PEERQA_STORE_URL"] = settings.store_url
     print(f"peerqa: serving on http://{address}:{port}", file=sys.stderr)

@@ -21,7 +21,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from peerqa.settings import REPO_ROOT, Settings
+from peerqa.settings import PACKAGE_DIR, SHIPPED_QUESTIONS, SHIPPED_SOURCES, Settings
 
 # Abstention recall too: accuracy is dominated by answerable questions, so "always answer"
 # would cost accuracy only ~0.03 and could slip under the tolerance.
@@ -29,8 +29,8 @@ GATED = ("hit@5", "abstention_accuracy", "abstention_recall", "abstention_precis
 LOWER_IS_BETTER = ("wrong_abstention_rate",)  # gated too: may not rise more than the tolerance
 MUST_BE_ZERO = ("unfinished_lead_ins",)  # an answer that ends on "...:" with its list missing fails the gate
 TOLERANCE = 0.03
-QUESTIONS = REPO_ROOT / "eval" / "questions.jsonl"
-BASELINE = REPO_ROOT / "eval" / "baseline.json"
+QUESTIONS = SHIPPED_QUESTIONS
+BASELINE = PACKAGE_DIR / "eval" / "baseline.json"
 EXIT_PASS, EXIT_REGRESSION, EXIT_ERROR = 0, 1, 2
 
 
@@ -84,7 +84,7 @@ def build_temp_index(root: Path) -> Settings:
     """Index the shipped sources into `root` (the gate's private, throw-away index)."""
     from peerqa.app.runtime import run_ingest
 
-    settings = Settings(index_dir=root / "index", sources_dir=REPO_ROOT / "sources")
+    settings = Settings(index_dir=root / "index", sources_dir=SHIPPED_SOURCES)
     print(f"gate: indexing {settings.sources_dir} into a temporary folder", file=sys.stderr, flush=True)
     run_ingest(settings, show_progress=False)
     return settings

@@ -18,7 +18,7 @@ from peerqa.eval.questions import Question, load_questions
 from peerqa.eval.scoring import QuestionScore, score_question, system_summary
 from peerqa.eval.systems import DESCRIPTIONS, System, build_systems
 from peerqa.index.builder import package_versions
-from peerqa.settings import REPO_ROOT, Settings
+from peerqa.settings import PACKAGE_DIR, Settings
 
 EVAL_PACKAGES = ("langchain-community", "langchain-text-splitters", "matplotlib")
 Log = Callable[[str], None]
@@ -49,9 +49,9 @@ def run_systems(systems: list[System], questions: list[Question], log: Log = std
 
 
 def display_path(path: Path) -> str:
-    """A path relative to the repository when it lies inside it (stable across checkouts)."""
+    """eval/<name> for the shipped question files (stable across checkouts and installs)."""
     try:
-        return str(path.resolve().relative_to(REPO_ROOT))
+        return "eval/" + str(path.resolve().relative_to((PACKAGE_DIR / "eval").resolve()))
     except ValueError:
         return str(path)
 

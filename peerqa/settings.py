@@ -1,6 +1,8 @@
 """One settings object for the whole product (env prefix PEERQA_, nested with '__').
 
-`PEERQA_INDEX_DIR`, `PEERQA_SOURCES_DIR` set the folders; nested settings read e.g.
+Data folders never come from where peerqa is installed: `PEERQA_HOME` (default: the current
+folder) holds `data/index` and `sources`; `PEERQA_INDEX_DIR`, `PEERQA_SOURCES_DIR` set them one by
+one. The shipped review is package data (`SHIPPED_SOURCES`); nested settings read e.g.
 `PEERQA_CHUNKING__MAX_TOKENS=200` or `PEERQA_MODEL__NAME=/path/to/model`.
 The index identity (`index_hash`) is derived from the settings that shape an index,
 so changing one of them means a new index, never a silently stale one.
@@ -17,7 +19,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+# Package data: the shipped review (in a checkout, peerqa/sources is a symlink to the top-level
+# sources/ folder), the curated questions and the gate's baseline (peerqa/eval).
+SHIPPED_SOURCES = PACKAGE_DIR / "sources"
+SHIPPED_QUESTIONS = PACKAGE_DIR / "eval" / "questions.jsonl"
 BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
 BUNDLED_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 # Bump when chunking or structure code changes what chunks come out, so old indexes are rebuilt.
@@ -148,8 +154,10 @@ class PostgresSettings(BaseModel):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PEERQA_", env_nested_delimiter="__", extra="ignore")
 
-    index_dir: Path = Field(REPO_ROOT / "data" / "index", description="where index versions live")
-    sources_dir: Path = Field(REPO_ROOT / "sources", description="default folder of source documents")
+    home: Path = Field(default_factory=Path.cwd,
+                       description="the folder data paths default to: <home>/data/index, <home>/sources")
+    index_dir: Path = Field(Path("data") / "index", description="where index versions live (default: <home>/data/index)")
+    sources_dir: Path = Field(Path("sources"), description="default folder of source documents (default: <home>/sources)")
     cache_dir: Path | None = Field(None, description="parse and embedding caches; default: <index_dir>/cache")
     store_url: str = Field(
         "", repr=False,
@@ -187,6 +195,20 @@ class Settings(BaseSettings):
                 merged.update(llm.model_dump(exclude_unset=True))
             data = {**data, "llm": merged}
         return data
+
+    @model_validator(mode="after")
+    def _under_home(self) -> Settings:
+        """Relative data paths (the defaults among them) are read from `home`, made absolute once,
+        so a child process or a later chdir sees the same folders."""
+        home = self.home.expanduser().resolve()
+        self.home = home
+        if not self.index_dir.is_absolute():
+            self.index_dir = home / self.index_dir.expanduser()
+        if not self.sources_dir.is_absolute():
+            self.sources_dir = home / self.sources_dir.expanduser()
+        if self.cache_dir is not None and not self.cache_dir.is_absolute():
+            self.cache_dir = home / self.cache_dir.expanduser()
+        return self
 
     @property
     def resolved_cache_dir(self) -> Path:

@@ -33,9 +33,9 @@ from peerqa.app.runtime import get_embedder, open_index, run_ingest
 from peerqa.index.bm25 import BM25Index
 from peerqa.index.embedder import SentenceTransformerEmbedder, token_counter
 from peerqa.index.search import HybridSearcher
-from peerqa.settings import REPO_ROOT, Settings
+from peerqa.settings import SHIPPED_QUESTIONS, SHIPPED_SOURCES, Settings
 
-PDF = REPO_ROOT / "sources" / "peer-support-work-scoping-review-2023.pdf"
+PDF = SHIPPED_SOURCES / "peer-support-work-scoping-review-2023.pdf"
 DEPTH = 10  # passages retrieved per question; hit@k reads the first k
 _PUNCT = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-", "*": None})
 Retriever = Callable[[str], list[str]]
@@ -237,7 +237,7 @@ def print_table(r: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--index-dir", type=Path, help="empty or new folder for the index (default: a temp dir)")
-    parser.add_argument("--questions", type=Path, default=REPO_ROOT / "eval" / "questions.jsonl")
+    parser.add_argument("--questions", type=Path, default=SHIPPED_QUESTIONS)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

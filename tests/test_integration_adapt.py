@@ -41,3 +41,6 @@ def test_adaptation_trains_once_per_corpus_deterministically_and_changes_the_mod
     assert 0.9 < float(base @ moved) < 1.0 - 1e-6  # adapted, not replaced
     assert adapted_settings(settings, folder).index_hash() != settings.index_hash()  # its own index identity
     assert np.isclose(np.linalg.norm(moved), 1.0)
+    from peerqa.app.cli_schema import AdaptOut, validate
+
+    assert isinstance(validate("adapt", {"folder": str(folder), **record}), AdaptOut)  # `peerqa adapt --json`

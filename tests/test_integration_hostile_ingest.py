@@ -33,9 +33,9 @@ def test_a_symlink_loop_no_longer_stops_the_cli(tmp_path):
     (sources / "..two-dots.txt").write_text(GOOD)
     out = _cli("ingest", str(sources), "--index-dir", str(tmp_path / "idx"), "--json")
     assert out.returncode == 0, out.stderr[-2000:]
-    status = {s["path"]: s for s in json.loads(out.stdout)["sources"]}
+    status = {s["source"]: s for s in json.loads(out.stdout)["sources"]}
     assert status["good.txt"]["status"] == "ok"
-    assert status["loop"] == {"path": "loop", "status": "skipped", "chunks": 0,
+    assert status["loop"] == {"source": "loop", "status": "skipped", "chunks": 0,
                               "error": "symbolic link loop (the link leads back to itself)"}
     assert status["..two-dots.txt"]["status"] == "skipped" and "hidden" in status["..two-dots.txt"]["error"]
 

@@ -252,9 +252,9 @@ def test_peerqa_ask_mode_llm_from_environment_settings(server, index_settings, m
     assert out["mode"] == "llm" and out["notice"] == ""
     assert out["sentences"] == [
         {"text": "Forensic peer support helps people leaving prison.", "citations": [1], "supported": True,
-         "page": None, "pages": [], "role": "sentence", "unit": 0},
+         "page_label": None, "page_labels": [], "role": "sentence", "unit": 0},
         {"text": "Smith et al. ran a randomised controlled trial.", "citations": [1], "supported": True,
-         "page": None, "pages": [], "role": "sentence", "unit": 0},
+         "page_label": None, "page_labels": [], "role": "sentence", "unit": 0},
     ]
     server.behaviour = "error500"
     assert main(["ask", "--mode", "llm", "--json", "--index-dir", index_dir, QUESTION]) == 0

@@ -357,8 +357,13 @@ def test_pg_store_copy_both_ways_keeps_the_same_answers(tmp_path, pg_url):
     # The LangChain retriever reads the database store unchanged.
     from peerqa.index.langchain_retriever import PeerQARetriever
 
-    docs = PeerQARetriever.from_settings(pg_settings(tmp_path, pg_url, sources), k=3).invoke("What about prisons?")
+    retriever = PeerQARetriever(settings=pg_settings(tmp_path, pg_url, sources), engine=pg_engine)
+    docs = retriever.invoke("What about prisons?", k=3)
     assert len(docs) == 3 and "prison" in " ".join(d.page_content.lower() for d in docs)
+    assert [d.id for d in docs] == [p.chunk.id for p in pg_engine.ask("What about prisons?", k=3).retrieved]
+    # ... and built from the URL alone (PEERQA_STORE_URL's setting), the same passages
+    own = PeerQARetriever(index_dir=tmp_path / "work2", store_url=pg_url, settings=Settings(sources_dir=sources))
+    assert [d.id for d in own.invoke("What about prisons?", k=3)] == [d.id for d in docs]
 
 
 def test_pg_store_answers_the_curated_questions_as_the_folder_store_does(review_index, pg_url):

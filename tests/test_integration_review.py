@@ -78,7 +78,7 @@ def test_cli_ingest_reports_a_broken_pdf_by_name_and_exits_3(tmp_path):
     out = _cli("ingest", str(sources), "--index-dir", str(tmp_path / "idx"), "--json")
     assert out.returncode == 3, out.stderr
     report = json.loads(out.stdout)
-    status = {s["path"]: s for s in report["sources"]}
+    status = {s["source"]: s for s in report["sources"]}
     assert status["truncated.pdf"]["status"] == "failed" and status["truncated.pdf"]["error"]
     # The same bytes twice: the first in name order is ingested, the other reported.
     assert status["copy-of-review.pdf"]["status"] == "ok"
@@ -91,10 +91,10 @@ def test_cli_ingest_reports_a_broken_pdf_by_name_and_exits_3(tmp_path):
     assert meta["model"]["sha256"] == BUNDLED_MODEL_SHA256 and meta["counts"]["chunks"] == report["chunks_total"]
     assert meta["counts"]["token_vectors"] > 100 * report["chunks_total"]  # ~170 word pieces a chunk
 
-    chunks = _cli("chunks", "--index-dir", str(tmp_path / "idx"), "--jsonl")
+    chunks = _cli("chunks", "--index-dir", str(tmp_path / "idx"))
     rows = [json.loads(line) for line in chunks.stdout.splitlines()]
     assert len(rows) == report["chunks_total"]
-    assert set(rows[0]) >= {"chunk_id", "source", "section", "page", "text", "embed_text", "cites"}
+    assert set(rows[0]) >= {"chunk_id", "source", "section", "page", "page_label", "text", "embed_text", "studies"}
 
 
 def test_cli_without_an_index_says_how_to_build_one(tmp_path):
@@ -123,7 +123,9 @@ def test_langchain_retriever_returns_documents_with_provenance(review_index):
     docs = retriever.invoke("How are peer support workers trained?")
     assert len(docs) == 4
     assert any("Training" in d.metadata["section"] for d in docs)
-    assert all(d.metadata["page"] for d in docs)
+    # LangChain's loader conventions: page is the 0-based page of the file, page_label as printed
+    assert all(d.metadata["source"] == "peer-support-work-scoping-review-2023.pdf" for d in docs)
+    assert all(isinstance(d.metadata["page"], int) and d.metadata["page_label"].isdigit() for d in docs)
 
 
 def test_token_vectors_are_the_models_own_word_pieces_and_match_paraphrases(review_index):

@@ -318,7 +318,7 @@ def test_cli_ask_mode_llm_prints_mode_notice_and_sentences(engine, monkeypatch, 
     out = json.loads(capsys.readouterr().out)
     assert out["mode"] == "llm" and "1 of 3 sentences" in out["notice"]
     assert out["sentences"][0] == {"text": "Forensic peer support helps people leaving prison.",
-                                   "citations": [1], "supported": True, "page": None, "pages": [],
+                                   "citations": [1], "supported": True, "page_label": None, "page_labels": [],
                                    "role": "sentence", "unit": 0}
     assert out["sentences"][2]["supported"] is False
     assert main(["ask", "--json", QUESTION]) == 0

@@ -23,6 +23,7 @@ from peerqa.app.answer.aspects import cover_question
 from peerqa.app.answer.compose import ScoredUnit, choose_units, normalised, score_units, term_overlap
 from peerqa.app.answer.details import detail_near
 from peerqa.app.answer.query import (
+    PreparedQuery,
     QuestionError,
     Turn,
     clean_question,
@@ -204,13 +205,9 @@ class Engine:
             return Answer(question=text, answer=msg, abstained=True, notice="signpost", coverage="none",
                           sentences=[AnswerSentence(text=msg, citations=[], supported=True)],
                           timings={"retrieve_ms": 0.0, "compose_ms": 0.0, "total_ms": _ms(t0)}, **meta)
-        r = self.settings.retrieval
         history = history or []
-        prepared = prepare(text, history, self._glossary_for(text), r.expand_queries, r.rewrite_followups)
-        k = k or r.k
-        with self.lock:  # the model is shared; torch inference is not re-entrant on all builds
-            vectors, tokens = self.embedder.embed_with_tokens([prepared.standalone])
-        query_vec, query_tokens = vectors[0], tokens[0]
+        prepared, query_vec, query_tokens = self._query(text, history)
+        k = k or self.settings.retrieval.k
         analysis = analyse(text)
 
         def evidence_for(f: Filters | None) -> Evidence:
@@ -240,6 +237,22 @@ class Engine:
         answer.timings = {"retrieve_ms": round((t1 - t0) * 1000, 1), "compose_ms": _ms(t1), "total_ms": _ms(t0)}
         answer.index_version, answer.settings_hash = meta["index_version"], meta["settings_hash"]
         return answer
+
+    def _query(self, text: str, history: list[Turn]) -> tuple[PreparedQuery, np.ndarray, TokenEmbedding]:
+        """The engine's query handling: follow-up rewriting, expansion, one embedding."""
+        r = self.settings.retrieval
+        prepared = prepare(text, history, self._glossary_for(text), r.expand_queries, r.rewrite_followups)
+        with self.lock:  # the model is shared; torch inference is not re-entrant on all builds
+            vectors, tokens = self.embedder.embed_with_tokens([prepared.standalone])
+        return prepared, vectors[0], tokens[0]
+
+    def passages(self, question: str, history: list[Turn] | None = None, filters: Filters | None = None,
+                 k: int | None = None) -> list[Passage]:
+        """The passages `ask` retrieves for this question (the LangChain retriever's path)."""
+        text = clean_question(question, self.settings.answer.max_question_chars)
+        prepared, query_vec, query_tokens = self._query(text, history or [])
+        return self.retrieve(prepared.expanded, prepared.standalone, k or self.settings.retrieval.k, filters,
+                             query_vec=query_vec, query_tokens=query_tokens)
 
     def _glossary_for(self, question: str) -> dict[str, str]:
         """The review's glossary, plus what the sources spell an acronym of the question out as."""
