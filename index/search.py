@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -102,7 +103,7 @@ class HybridSearcher:
         qv = query_vec if query_vec is not None else self.embed_query(dense_query or query)
         dense = self._dense(qv, depth, keep)
         sparse = self.sparse(query, depth) if self.hybrid else []
-        sent_best = self._sentence_max(qv)
+        sent_best: Any = self._sentence_max(qv)
         scores: dict[int, float]
         if self.fusion == "rrf":
             scores = {}
@@ -114,6 +115,9 @@ class HybridSearcher:
             rows = {r for r, _ in dense} | {r for r, _ in sparse}
             if sent_best is not None:
                 rows |= {int(r) for r in np.argsort(-sent_best, kind="stable")[:depth]}
+            elif (in_sql := getattr(self.index, "sentence_best", None)) is not None:
+                sent_best = in_sql(qv, depth, rows)  # a database store: {row: best}, its top rows included
+                rows |= set(sent_best)
             ordered = sorted(rows)
             cos = self._chunk_cosines(ordered, dict(dense), qv)
             bm = dict(sparse)
