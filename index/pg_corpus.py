@@ -235,5 +235,9 @@ class LazyChunks(Sequence[Chunk]):
     def __iter__(self) -> Iterator[Chunk]:
         return self.corpus.iter_chunks()
 
+    def prefetch(self, rows: list[int]) -> None:
+        """Read these rows in one query (the next `[row]` lookups are cache hits)."""
+        self.corpus.chunks(rows[: self.corpus.chunk_cache.size])
+
     def __bool__(self) -> bool:
         return self.corpus.n_chunks > 0

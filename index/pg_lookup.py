@@ -127,13 +127,16 @@ class PgTokenVectors:
         w = np.asarray([weights[int(query.ids[i])] for i in keep], dtype="float32")
         if float(w.sum()) <= 0:
             w = np.ones_like(w)
-        # Fetched in batches the cache can hold; each batch is scored before the next is read.
+        # Fetched in batches the cache can hold; each batch is scored (one product) before the next is read.
         step = max(1, self._rows.size)
         for a in range(0, len(rows), step):
             part = [int(r) for r in rows[a : a + step]]
             got = self._rows.get_many(part, self._fetch)
-            for i, r in enumerate(part, start=a):
-                vecs = got[r][1]
-                if len(vecs):
-                    out[i] = float(w @ (q @ vecs.astype("float32").T).max(axis=1)) / float(w.sum())
+            filled = [(i, got[r][1]) for i, r in enumerate(part, start=a) if len(got[r][1])]
+            if not filled:
+                continue
+            tokens = np.concatenate([v for _i, v in filled]).astype("float32")
+            starts = np.cumsum([0] + [len(v) for _i, v in filled[:-1]])
+            best = np.maximum.reduceat(q @ tokens.T, starts, axis=1)  # (pieces, rows with tokens)
+            out[[i for i, _v in filled]] = (w @ best) / float(w.sum())
         return out

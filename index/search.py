@@ -140,7 +140,11 @@ class HybridSearcher:
             }
         sparse_scores = dict(sparse)
         out: list[Passage] = []
-        for row in sorted(scores, key=lambda r: (-scores[r], r)):  # ties broken by row: deterministic
+        by_score = sorted(scores, key=lambda r: (-scores[r], r))  # ties broken by row: deterministic
+        prefetch = getattr(self.index.chunks, "prefetch", None)  # a database store: one query, not one per row
+        if prefetch is not None:
+            prefetch(by_score[: 2 * k])
+        for row in by_score:
             chunk = self.index.chunks[row]
             if keep is not None and not keep(chunk):
                 continue
