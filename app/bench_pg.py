@@ -162,6 +162,11 @@ def format_pg(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _plain(figures: dict[str, Any]) -> dict[str, Any]:
+    """The query figures without the cited chunks kept for page renders (not JSON; --json failed on them)."""
+    return {k: v for k, v in figures.items() if k != "cited_pages"}
+
+
 def _rss(args: Any, settings: Settings, folder_settings: Settings, log: Log) -> dict[str, Any]:
     """Serving-process memory on each store: the shipped corpus and synthetic N (app/bench_rss.py)."""
     from peerqa.app.bench_rss import both_stores, synthetic_rss
@@ -196,8 +201,8 @@ def cmd_bench_pg(args: Any, questions: list[str], log: Log) -> dict[str, Any]:
         log(f"published the folder's active version in {publish_s} s")
         result["shipped"] = {
             "publish_s": publish_s,
-            "folder": query_figures(folder_settings, questions, log),
-            "postgres": query_figures(settings, questions, log),
+            "folder": _plain(query_figures(folder_settings, questions, log)),
+            "postgres": _plain(query_figures(settings, questions, log)),
             "recall": shipped_recall(settings, folder_settings, questions),
         }
         result.update(_rss(args, settings, folder_settings, log))

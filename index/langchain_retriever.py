@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -19,7 +20,7 @@ from peerqa.records import Passage
 from peerqa.settings import Settings
 
 
-def passage_to_document(p: Passage, references: dict[str, Any] | None = None) -> Document:
+def passage_to_document(p: Passage, references: Mapping[str, Any] | None = None) -> Document:
     c = p.chunk
     cites = [references[r].short() for r in c.cites if references and r in references]
     return Document(

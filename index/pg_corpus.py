@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar, overload
 
 import numpy as np
@@ -23,7 +23,7 @@ from peerqa.index.corpus import StoredSentence
 from peerqa.index.pg_schema import _first_line, psycopg_module
 from peerqa.index.pg_search import vector_literal
 from peerqa.index.store_backend import StoreUnavailable, redact_url
-from peerqa.records import Chunk
+from peerqa.records import Chunk, Reference
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -241,3 +241,40 @@ class LazyChunks(Sequence[Chunk]):
 
     def __bool__(self) -> bool:
         return self.corpus.n_chunks > 0
+
+
+class LazyReferences(Mapping[str, Reference]):
+    """The version's reference records by id, fetched when a cited passage names them (cached)."""
+
+    def __init__(self, reader: PgReader, count: int, cache_rows: int = 4096) -> None:
+        self.reader, self._count = reader, int(count)
+        self._cache = BoundedCache(cache_rows)
+
+    def _fetch(self, ids: list[str]) -> dict[str, Reference | None]:
+        got = self.reader.rows(f"SELECT ref_id, record::text FROM peerqa_references WHERE version_id = "
+                               f"{self.reader.vid} AND ref_id = ANY(%s)", [ids])
+        out: dict[str, Reference | None] = dict.fromkeys(ids)
+        out.update({str(i): Reference.model_validate_json(text) for i, text in got})
+        return out
+
+    def _get(self, ref_id: object) -> Reference | None:
+        if not isinstance(ref_id, str):
+            return None
+        return self._cache.get_many([ref_id], self._fetch)[ref_id]
+
+    def __getitem__(self, ref_id: str) -> Reference:
+        found = self._get(ref_id)
+        if found is None:
+            raise KeyError(ref_id)
+        return found
+
+    def __contains__(self, ref_id: object) -> bool:
+        return self._get(ref_id) is not None
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[str]:
+        got = self.reader.rows(f"SELECT ref_id FROM peerqa_references WHERE version_id = {self.reader.vid} "
+                               "ORDER BY ref_id")
+        return iter([str(i) for (i,) in got])

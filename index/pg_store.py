@@ -31,7 +31,7 @@ import numpy as np
 from peerqa.index.bm25 import BM25Index
 from peerqa.index.late_interaction import FILES as TOKEN_FILES
 from peerqa.index.late_interaction import TokenVectors
-from peerqa.index.pg_corpus import LazyChunks, PgCorpus, PgReader
+from peerqa.index.pg_corpus import LazyChunks, LazyReferences, PgCorpus, PgReader
 from peerqa.index.pg_lookup import PgBM25, PgStats, PgTokenVectors
 from peerqa.index.pg_schema import BUILD_LOCK_KEY, connect, psycopg_module, require_schema
 from peerqa.index.pg_search import PgDenseIndex
@@ -154,8 +154,7 @@ def load_pg_index(settings: Settings, expect: dict[str, Any] | None = None) -> P
         if not by_row:
             raise IndexLoadError(f"{name} was published by an older peerqa (no rows to read by term and row); "
                                  f"publish it again with: {_build_cmd(settings)} --rebuild")
-        refs = [Reference.model_validate_json(r[0]) for r in conn.execute(
-            "SELECT record::text FROM peerqa_references WHERE version_id = %s ORDER BY ref_id", (vid,))]
+        n_refs = conn.execute("SELECT count(*) FROM peerqa_references WHERE version_id = %s", (vid,)).fetchone()[0]
         has_tokens = conn.execute("SELECT EXISTS (SELECT 1 FROM peerqa_tokens WHERE version_id = %s)",
                                   (vid,)).fetchone()[0]
     pg = settings.pg
@@ -164,7 +163,7 @@ def load_pg_index(settings: Settings, expect: dict[str, Any] | None = None) -> P
     corpus = PgCorpus(reader, n_chunks, PgStats(reader, n_chunks), pg.cache_rows)
     return PgLoadedIndex(
         folder=settings.index_dir / name, version=name, manifest=manifest, chunks=LazyChunks(corpus),
-        references={r.id: r for r in refs},
+        references=LazyReferences(reader, n_refs, pg.cache_rows),
         sources={s["id"]: SourceDoc.model_validate(s) for s in manifest.get("sources", [])},
         outline=outline,
         faiss=PgDenseIndex(pool, settings.store_url, vid, dim, n_chunks, pg.ef_search),

@@ -26,7 +26,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -118,7 +118,7 @@ class LoadedIndex:
     version: str
     manifest: dict[str, Any]
     chunks: Sequence[Chunk]  # a list for the folder store; fetched by row for PostgreSQL
-    references: dict[str, Reference]
+    references: Mapping[str, Reference]  # a dict for the folder store; fetched by id for PostgreSQL
     sources: dict[str, SourceDoc]
     outline: dict[str, Any]
     faiss: Any

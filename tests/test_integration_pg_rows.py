@@ -45,9 +45,11 @@ def test_pg_serving_holds_a_bounded_number_of_rows_and_answers_as_the_folder(tmp
         assert [round(p.score, 4) for p in a.retrieved] == [round(p.score, 4) for p in b.retrieved], question
         assert a.abstained == b.abstained and a.signals == b.signals, question
         assert a.answer == b.answer, question
+        assert [[s.id for s in c.studies] for c in a.citations] == [[s.id for s in c.studies] for c in b.citations]
     # What the process held: never more chunk rows than its cache, never a walk over every chunk.
     assert 0 < corpus.loaded_rows() <= CACHE < n
     assert corpus.full_scans == 0
+    assert not isinstance(pg_engine.index.references, dict)  # reference records fetched by id, when cited
     tokens = pg_engine.index.token_vectors
     assert tokens is not None and 0 < tokens._rows.peak <= CACHE  # type: ignore[attr-defined]
     assert len(pg_engine.index.sections()) == len(folder_engine.index.sections())

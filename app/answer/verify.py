@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -221,7 +222,7 @@ def verify(drafts: list[Draft], passages: list[Passage], evidence: Evidence,
 
 # -- the answer -------------------------------------------------------------------------------------
 def build_answer(question: str, passages: list[Passage], verdicts: list[Verdict],
-                 references: dict[str, Reference], retrieved: list[Passage]) -> Answer:
+                 references: Mapping[str, Reference], retrieved: list[Passage]) -> Answer:
     """The verified answer: citations renumbered 1..m in order of use, unsupported sentences marked."""
     numbers: dict[int, int] = {}  # prompt number -> answer number
     quotes: dict[int, list[str]] = {}
