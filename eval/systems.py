@@ -69,8 +69,9 @@ DESCRIPTIONS = {
                            "(retrieval.rewrite_followups = false)",
     "full-llm": "as full, but the configured LLM writes the answer from the same passages; every sentence "
                 "verified against its citations, extractive fallback on failure (settings.llm)",
-    STORE_SYSTEM: "as full, but the index is read from PostgreSQL (--store): dense chunk candidates from "
-                  "pgvector's HNSW index in SQL, the rest of the engine unchanged",
+    STORE_SYSTEM: "as full, but the index is read from PostgreSQL (--store): dense chunk and sentence "
+                  "candidates from pgvector's HNSW indexes, BM25 and corpus statistics in SQL, chunks, "
+                  "sentences and token vectors fetched by row (bounded caches); the rest of the engine unchanged",
     "bm25": "baseline: the index's BM25 alone over peerqa chunks, question text only, no answer",
     "langchain-default": "baseline: PyPDFLoader → RecursiveCharacterTextSplitter(1000, 200) → in-memory "
                          "LangChain FAISS over the same MiniLM embedder, question text only, no answer",
