@@ -27,6 +27,7 @@ from peerqa.settings import Settings
 
 Log = Callable[[str], None]
 EF_GRID = (40, 64, 100, 200, 400)
+RSS_QUESTIONS = 30  # questions each serving process answers while its memory is measured
 
 
 def _percentiles(times_ms: list[float]) -> tuple[float, float]:
@@ -146,6 +147,10 @@ def format_pg(result: dict[str, Any]) -> str:
         r = s["recall"]
         lines.append(f"  dense search in SQL   recall@10 vs exact {r['recall_at_10']} (ef_search {r['ef_search']}), "
                      f"p50 {r['dense_sql_p50_ms']} ms, p95 {r['dense_sql_p95_ms']} ms over {r['chunks']} chunks")
+    if "shipped_rss" in result:
+        from peerqa.app.bench_rss import format_rss
+
+        lines += format_rss(result)
     for row in result.get("scale", []):
         lines.append(f"synthetic N={row['n']} (dim 384, clustered, 200 held-out queries, one at a time)")
         lines.append(f"  {'index':<15} {'build s':>8} {'recall@10':>10} {'p50 ms':>8} {'p95 ms':>8}  params")
@@ -155,6 +160,25 @@ def format_pg(result: dict[str, Any]) -> str:
                       if kind == "pgvector-hnsw" else str(r.get("tuned") or r.get("params") or ""))
             lines.append(f"  {kind:<15} {build!s:>8} {r['recall_at_10']:>10} {r['p50_ms']:>8} {r['p95_ms']:>8}  {params}")
     return "\n".join(lines)
+
+
+def _plain(figures: dict[str, Any]) -> dict[str, Any]:
+    """The query figures without the cited chunks kept for page renders (not JSON; --json failed on them)."""
+    return {k: v for k, v in figures.items() if k != "cited_pages"}
+
+
+def _rss(args: Any, settings: Settings, folder_settings: Settings, log: Log) -> dict[str, Any]:
+    """Serving-process memory on each store: the shipped corpus and synthetic N (app/bench_rss.py)."""
+    from peerqa.app.bench_rss import both_stores, synthetic_rss
+    from peerqa.index.scale import parse_sizes
+
+    questions_file = Path(args.questions)
+    out: dict[str, Any] = {"shipped_rss": both_stores(folder_settings.index_dir, settings.store_url, questions_file,
+                                                      RSS_QUESTIONS, log)}
+    sizes = [] if str(args.rss_scale).strip() in ("", "0") else parse_sizes(str(args.rss_scale))
+    out["synthetic_rss"] = [synthetic_rss(settings, folder_settings.index_dir, n, questions_file, RSS_QUESTIONS, log)
+                            for n in sizes]
+    return out
 
 
 def cmd_bench_pg(args: Any, questions: list[str], log: Log) -> dict[str, Any]:
@@ -177,10 +201,11 @@ def cmd_bench_pg(args: Any, questions: list[str], log: Log) -> dict[str, Any]:
         log(f"published the folder's active version in {publish_s} s")
         result["shipped"] = {
             "publish_s": publish_s,
-            "folder": query_figures(folder_settings, questions, log),
-            "postgres": query_figures(settings, questions, log),
+            "folder": _plain(query_figures(folder_settings, questions, log)),
+            "postgres": _plain(query_figures(settings, questions, log)),
             "recall": shipped_recall(settings, folder_settings, questions),
         }
+        result.update(_rss(args, settings, folder_settings, log))
     sizes = parse_sizes(args.scale) if args.scale else [100_000]
     result["scale"] = pg_scale(url, sizes, settings, log)
     return result

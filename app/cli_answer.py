@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ def _labels(pages: list[int]) -> list[str]:
     return [str(p) for p in pages]
 
 
-def answer_json(answer: Answer, qid: str | None = None, references: dict[str, Any] | None = None,
+def answer_json(answer: Answer, qid: str | None = None, references: Mapping[str, Any] | None = None,
                 sources_dir: Path | None = None) -> dict[str, Any]:
     """The answer in the CLI contract (app/cli_schema.py AnswerOut). A citation's studies are the
     ones its quoted sentences cite; `references` (the index's) give each retrieved passage its own."""

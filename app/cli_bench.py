@@ -67,6 +67,9 @@ def add_commands(sub, add_index_dir) -> None:  # type: ignore[no-untyped-def]
                    help="also run the synthetic FAISS scale benchmark at these corpus sizes "
                         "(default sizes: %(const)s)")
     p.add_argument("--scale-only", action="store_true", help="only the scale run (implies --scale; default: off)")
+    p.add_argument("--rss-scale", default="100000", metavar="N,N,...",
+                   help="with --store: serving-process memory of both stores also on synthetic versions of these "
+                        "chunk counts (index/scale_corpus.py; default 100000, 0 to skip)")
     p.add_argument("--rebuild-load", action="store_true",
                    help="only answer p50/p95 of 4 sessions, idle and during a rebuild (in a thread vs a "
                         "separate low-priority process); --index-dir is copied, not changed (default: off)")

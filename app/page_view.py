@@ -16,6 +16,7 @@ import re
 import threading
 import time
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -298,7 +299,7 @@ def _to_pixels(rect: tuple[float, float, float, float], width: float, height: fl
 
 
 # -- text sources -------------------------------------------------------------------------------
-def passage_in_context(chunks: list[Chunk], chunk: Chunk, around: int = 1) -> tuple[str, tuple[int, int]]:
+def passage_in_context(chunks: Sequence[Chunk], chunk: Chunk, around: int = 1) -> tuple[str, tuple[int, int]]:
     """For a source without pages: the passage with `around` neighbouring passages on each side,
     as one text, and where the passage itself sits in it. Overlapping sentences appear once."""
     same = sorted((c for c in chunks if c.source_id == chunk.source_id), key=lambda c: (c.char_start, c.char_end))

@@ -10,6 +10,7 @@ entries, one shape everywhere).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,7 @@ def _label(page: int | None) -> str | None:
     return None if page is None else str(page)
 
 
-def chunk_fields(chunk: Chunk, references: dict[str, Reference], sources_dir: Path) -> dict[str, Any]:
+def chunk_fields(chunk: Chunk, references: Mapping[str, Reference], sources_dir: Path) -> dict[str, Any]:
     """The provenance fields of one chunk (without its text and scores)."""
     return {
         "chunk_id": chunk.id,

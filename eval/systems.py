@@ -86,8 +86,9 @@ DESCRIPTIONS = {
                 "verified against its citations, extractive fallback on failure (settings.llm)",
     ADAPTED_SYSTEM: "as full, with MiniLM fine-tuned on self-supervised pairs from the sources (peerqa adapt): "
                     "chunk, token, sentence and question vectors from the adapted model",
-    STORE_SYSTEM: "as full, but the index is read from PostgreSQL (--store): dense chunk candidates from "
-                  "pgvector's HNSW index in SQL, the rest of the engine unchanged",
+    STORE_SYSTEM: "as full, but the index is read from PostgreSQL (--store): dense chunk and sentence "
+                  "candidates from pgvector's HNSW indexes, BM25 and corpus statistics in SQL, chunks, "
+                  "sentences and token vectors fetched by row (bounded caches); the rest of the engine unchanged",
     "bm25": "baseline: the index's BM25 alone over peerqa chunks, question text only, no answer",
     "langchain-default": "baseline: PyPDFLoader → RecursiveCharacterTextSplitter(1000, 200) → in-memory "
                          "LangChain FAISS over the same MiniLM embedder, question text only, no answer",

@@ -103,6 +103,11 @@ class TokenVectors:
             return None
         return cls(*(np.load(folder / name, allow_pickle=False) for name in FILES))
 
+    def row_tokens(self, row: int) -> tuple[np.ndarray, np.ndarray]:
+        """One chunk row's word-piece ids and (float16) vectors."""
+        a, b = int(self.offsets[row]), int(self.offsets[row + 1])
+        return self.ids[a:b], self.vectors[a:b]
+
     def weight(self, piece: int) -> float:
         # A piece no passage uses weighs as much as the rarest one: it still has to be matched.
         return self._idf2.get(piece, float(np.log(self._n + 1)) ** 2)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from peerqa.index.integrity import seal
-from peerqa.index.pg_store import as_array, get_pool, load_pg_index, publish_folder, register_vector
+from peerqa.index.pg_store import as_array, get_pool, load_pg_full, publish_folder, register_vector
 from peerqa.index.store import (
     file_checksums,
     load_index,
@@ -36,7 +36,7 @@ def folder_to_pg(index_dir: Path, target: Settings) -> str:
 
 def pg_to_folder(source: Settings, index_dir: Path) -> str:
     """Write the database's active version into `index_dir` as a new active folder version."""
-    loaded = load_pg_index(source)
+    loaded = load_pg_full(source)
     version = loaded.version
     index_dir.mkdir(parents=True, exist_ok=True)
     if (index_dir / version / "manifest.json").exists():

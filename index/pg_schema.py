@@ -13,7 +13,16 @@ What is stored how (README, "The index in PostgreSQL"):
     peerqa_sentences   (chunk row, start, end) and vector of each sentence; HNSW per version
     peerqa_references  reference records as JSONB
     peerqa_blobs       the BM25 arrays and the late-interaction token arrays, as the same .npy /
-                       .json bytes the folder store writes (never pickle), with their sha256
+                       .json bytes the folder store writes (never pickle), with their sha256;
+                       read only by `store copy` back to a folder
+    (3) what a serving process reads by row or by term, so that it never loads a whole version
+    (index/pg_stats.py writes them, index/pg_corpus.py and index/pg_lookup.py read them):
+    peerqa_postings    BM25: (term, chunk row) -> the precomputed BM25 score bm25s computes
+    peerqa_terms       document frequency of each BM25 stem (prefix index for word roots)
+    peerqa_bigrams     the stem bigrams the sources print; peerqa_acronyms: printed acronyms and
+                       what the sources spell them out as; peerqa_surnames: reference authors' years
+    peerqa_tokens      each chunk's late-interaction word-piece ids and float16 vectors (bytes)
+    peerqa_pieces      document frequency of each word piece (the late-interaction weights)
 """
 
 from __future__ import annotations
@@ -79,6 +88,49 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "CREATE INDEX peerqa_chunks_source ON peerqa_chunks (version_id, source_id)",
         "CREATE INDEX peerqa_chunks_section ON peerqa_chunks (version_id, section text_pattern_ops)",
         "CREATE INDEX peerqa_sentences_chunk ON peerqa_sentences (version_id, chunk_row)",
+    ]),
+    (3, "what a serving process reads by row: BM25 postings, corpus statistics, token vectors", [
+        "ALTER TABLE peerqa_versions ADD COLUMN by_row boolean NOT NULL DEFAULT false",
+        "CREATE INDEX peerqa_chunks_id ON peerqa_chunks (version_id, chunk_id)",
+        """CREATE TABLE peerqa_postings (
+            version_id bigint NOT NULL REFERENCES peerqa_versions (id) ON DELETE CASCADE,
+            term text NOT NULL,
+            chunk_row integer NOT NULL,
+            score real NOT NULL,
+            PRIMARY KEY (version_id, term, chunk_row))""",
+        """CREATE TABLE peerqa_terms (
+            version_id bigint NOT NULL REFERENCES peerqa_versions (id) ON DELETE CASCADE,
+            term text NOT NULL,
+            df integer NOT NULL,
+            PRIMARY KEY (version_id, term))""",
+        "CREATE INDEX peerqa_terms_prefix ON peerqa_terms (version_id, term text_pattern_ops)",
+        """CREATE TABLE peerqa_bigrams (
+            version_id bigint NOT NULL REFERENCES peerqa_versions (id) ON DELETE CASCADE,
+            first text NOT NULL,
+            second text NOT NULL,
+            PRIMARY KEY (version_id, first, second))""",
+        """CREATE TABLE peerqa_acronyms (
+            version_id bigint NOT NULL REFERENCES peerqa_versions (id) ON DELETE CASCADE,
+            acronym text NOT NULL,
+            printed boolean NOT NULL,
+            expansion text NOT NULL,
+            PRIMARY KEY (version_id, acronym))""",
+        """CREATE TABLE peerqa_surnames (
+            version_id bigint NOT NULL REFERENCES peerqa_versions (id) ON DELETE CASCADE,
+            surname text NOT NULL,
+            years integer[] NOT NULL,
+            PRIMARY KEY (version_id, surname))""",
+        """CREATE TABLE peerqa_tokens (
+            version_id bigint NOT NULL REFERENCES peerqa_versions (id) ON DELETE CASCADE,
+            chunk_row integer NOT NULL,
+            ids bytea NOT NULL,
+            vectors bytea NOT NULL,
+            PRIMARY KEY (version_id, chunk_row))""",
+        """CREATE TABLE peerqa_pieces (
+            version_id bigint NOT NULL REFERENCES peerqa_versions (id) ON DELETE CASCADE,
+            piece integer NOT NULL,
+            df integer NOT NULL,
+            PRIMARY KEY (version_id, piece))""",
     ]),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -7,8 +7,11 @@ the switch of `peerqa_active`. A killed build rolls back: readers only ever see 
 A session-level advisory lock makes builds from any machine take turns. Old versions are pruned
 after the switch (beyond `index.keep_versions`, never the active one), as in the folder store.
 
-Readers load the chunk records, sentence vectors, BM25 and token arrays of the active version;
-dense chunk search stays in the database (index/pg_search.py).
+A serving process (`load_pg_index`) reads the version row, its references and outline, and
+nothing else up front: dense chunk search runs in SQL (index/pg_search.py), BM25, corpus
+statistics and token vectors are looked up by term or row (index/pg_lookup.py), chunk records
+and sentences are fetched by row with bounded caches (index/pg_corpus.py). `load_pg_full` reads
+the whole version (for `store copy` back to a folder).
 """
 
 from __future__ import annotations
@@ -28,8 +31,11 @@ import numpy as np
 from peerqa.index.bm25 import BM25Index
 from peerqa.index.late_interaction import FILES as TOKEN_FILES
 from peerqa.index.late_interaction import TokenVectors
+from peerqa.index.pg_corpus import LazyChunks, LazyReferences, PgCorpus, PgReader
+from peerqa.index.pg_lookup import PgBM25, PgStats, PgTokenVectors
 from peerqa.index.pg_schema import BUILD_LOCK_KEY, connect, psycopg_module, require_schema
 from peerqa.index.pg_search import PgDenseIndex
+from peerqa.index.pg_stats import publish_by_row
 from peerqa.index.store import IndexLoadError, LoadedIndex, load_version, sha256_path
 from peerqa.index.store_backend import StoreUnavailable, check_expectations, redact_url
 from peerqa.records import Chunk, Reference, SourceDoc
@@ -43,10 +49,26 @@ _pools_lock = threading.Lock()
 
 @dataclass
 class PgLoadedIndex(LoadedIndex):
-    """A LoadedIndex whose `faiss` is a PgDenseIndex; `location` names the database (no password)."""
+    """A LoadedIndex whose `faiss` is a PgDenseIndex; `location` names the database (no password).
+    Served (by `load_pg_index`), its chunks, BM25 and token vectors are read by row or term."""
 
     location: str = ""
     version_id: int = 0
+
+    def sentence_best(self, query: np.ndarray, depth: int, rows: set[int]) -> dict[int, float]:
+        """Best sentence cosine per row, in SQL (index/search.py calls it when present)."""
+        if isinstance(self._corpus, PgCorpus):
+            return self._corpus.sentence_best(query, depth, rows)
+        return {}
+
+    def sections(self) -> list[str]:
+        if not isinstance(self._corpus, PgCorpus):
+            return super().sections()
+        seen: dict[str, None] = {}
+        for path in self._corpus.section_paths():
+            for depth in range(1, len(path) + 1):
+                seen.setdefault(" › ".join(path[:depth]), None)
+        return list(seen)
 
 
 def register_vector(conn: Any) -> None:
@@ -117,7 +139,43 @@ def read_pg_active(settings: Settings) -> str | None:
 
 
 def load_pg_index(settings: Settings, expect: dict[str, Any] | None = None) -> PgLoadedIndex:
-    """The active version: records and in-memory parts read, dense chunk search left in SQL."""
+    """The active version for serving: its row, references and outline; the rest read by row."""
+    label = redact_url(settings.store_url)
+    with pooled(settings) as conn:
+        require_schema(conn, settings.store_url)
+        row = conn.execute(
+            "SELECT v.id, v.name, v.manifest, v.outline, v.dim, v.chunks, v.by_row FROM peerqa_active a "
+            "JOIN peerqa_versions v ON v.id = a.version_id"
+        ).fetchone()
+        if row is None:
+            raise IndexLoadError(f"no index in {label}; build one with: {_build_cmd(settings)}")
+        vid, name, manifest, outline, dim, n_chunks, by_row = row
+        check_expectations(name, manifest, expect, _build_cmd(settings) + " --rebuild")
+        if not by_row:
+            raise IndexLoadError(f"{name} was published by an older peerqa (no rows to read by term and row); "
+                                 f"publish it again with: {_build_cmd(settings)} --rebuild")
+        n_refs = conn.execute("SELECT count(*) FROM peerqa_references WHERE version_id = %s", (vid,)).fetchone()[0]
+        has_tokens = conn.execute("SELECT EXISTS (SELECT 1 FROM peerqa_tokens WHERE version_id = %s)",
+                                  (vid,)).fetchone()[0]
+    pg = settings.pg
+    pool = get_pool(settings)
+    reader = PgReader(pool, settings.store_url, vid, dim, pg.ef_search)
+    corpus = PgCorpus(reader, n_chunks, PgStats(reader, n_chunks), pg.cache_rows)
+    return PgLoadedIndex(
+        folder=settings.index_dir / name, version=name, manifest=manifest, chunks=LazyChunks(corpus),
+        references=LazyReferences(reader, n_refs, pg.cache_rows),
+        sources={s["id"]: SourceDoc.model_validate(s) for s in manifest.get("sources", [])},
+        outline=outline,
+        faiss=PgDenseIndex(pool, settings.store_url, vid, dim, n_chunks, pg.ef_search),
+        bm25=PgBM25(reader, n_chunks),  # type: ignore[arg-type]  # stands where the folder's BM25Index does
+        token_vectors=PgTokenVectors(reader, n_chunks, dim, pg.token_cache_rows) if has_tokens else None,  # type: ignore[arg-type]
+        location=label, version_id=vid, _corpus=corpus,
+    )
+
+
+def load_pg_full(settings: Settings, expect: dict[str, Any] | None = None) -> PgLoadedIndex:
+    """The active version read whole (records, sentence vectors, BM25, token arrays), as the folder
+    store loads one: for `store copy` back to a folder, not for serving."""
     label = redact_url(settings.store_url)
     with pooled(settings) as conn, conn.transaction():
         # One snapshot for every read below, so a switch in between cannot mix two versions.
@@ -271,6 +329,7 @@ def _insert_version(conn: Any, settings: Settings, loaded: LoadedIndex, folder: 
         blob_names = [n for n in m.get("files", {}) if n not in ROW_FILES]
         cur.executemany("INSERT INTO peerqa_blobs (version_id, name, sha256, data) VALUES (%s, %s, %s, %s)",
                         [(vid, n, sha256_path(folder / n), (folder / n).read_bytes()) for n in blob_names])
+    publish_by_row(conn, vid, loaded, folder)
     _create_hnsw(conn, settings, vid, dim)
     counted = conn.execute("SELECT count(*) FROM peerqa_chunks WHERE version_id = %s", (vid,)).fetchone()[0]
     if counted != len(loaded.chunks):  # validate before the switch, as the folder builder does

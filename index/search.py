@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -113,7 +114,7 @@ class HybridSearcher:
         qv = query_vec if query_vec is not None else self.embed_query(dense_query or query)
         dense = self._dense(qv, depth, keep)
         sparse = self.sparse(query, depth) if self.hybrid else []
-        sent_best = self._sentence_max(qv)
+        sent_best: Any = self._sentence_max(qv)
         scores: dict[int, float]
         if self.fusion == "rrf":
             scores = {}
@@ -125,6 +126,9 @@ class HybridSearcher:
             rows = {r for r, _ in dense} | {r for r, _ in sparse}
             if sent_best is not None:
                 rows |= {int(r) for r in np.argsort(-sent_best, kind="stable")[:depth]}
+            elif (in_sql := getattr(self.index, "sentence_best", None)) is not None:
+                sent_best = in_sql(qv, depth, rows)  # a database store: {row: best}, its top rows included
+                rows |= set(sent_best)
             ordered = sorted(rows)
             cos = self._chunk_cosines(ordered, dict(dense), qv)
             bm = dict(sparse)
@@ -149,7 +153,11 @@ class HybridSearcher:
                 scores = self.sections.fold(scores, qv, *self.section_weights)
         sparse_scores = dict(sparse)
         out: list[Passage] = []
-        for row in sorted(scores, key=lambda r: (-scores[r], r)):  # ties broken by row: deterministic
+        by_score = sorted(scores, key=lambda r: (-scores[r], r))  # ties broken by row: deterministic
+        prefetch = getattr(self.index.chunks, "prefetch", None)  # a database store: one query, not one per row
+        if prefetch is not None:
+            prefetch(by_score[: 2 * k])
+        for row in by_score:
             chunk = self.index.chunks[row]
             if keep is not None and not keep(chunk):
                 continue

@@ -20,12 +20,13 @@ word overlap, and the mean of a section's two best passages.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from peerqa.index.embedder import Embedder
-from peerqa.records import Chunk
+from peerqa.records import SECTION_SEP, Chunk
 
 
 def heading_text(section_path: list[str]) -> str:
@@ -39,17 +40,20 @@ class SectionLevel:
     heading_vectors: np.ndarray  # float32 (S, dim), unit length
 
     @classmethod
-    def build(cls, chunks: list[Chunk], embedder: Embedder) -> SectionLevel:
+    def build(cls, chunks: Sequence[Chunk], embedder: Embedder) -> SectionLevel:
+        # A store that reads chunks by row gives every row's section path in one light query.
+        by_row = getattr(chunks, "section_paths_by_row", None)
+        row_paths: Iterable[Sequence[str]] = by_row() if by_row is not None else (c.section_path for c in chunks)
         names: list[str] = []
         paths: list[list[str]] = []
         number: dict[str, int] = {}
         rows = np.zeros(len(chunks), dtype="int64")
-        for r, chunk in enumerate(chunks):
-            key = chunk.section
+        for r, path in enumerate(row_paths):
+            key = SECTION_SEP.join(path)
             if key not in number:
                 number[key] = len(names)
                 names.append(key)
-                paths.append(list(chunk.section_path))
+                paths.append(list(path))
             rows[r] = number[key]
         texts = [heading_text(p) or "(no section)" for p in paths]
         vectors = embedder.embed(texts) if texts else np.zeros((0, embedder.dim), dtype="float32")

@@ -26,15 +26,19 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from peerqa.index.bm25 import BM25Index
 from peerqa.index.integrity import manifest_problem, pointer_text, read_pointer
 from peerqa.index.late_interaction import TokenVectors
 from peerqa.index.vectors import read_faiss
 from peerqa.records import Chunk, Reference, SourceDoc
+
+if TYPE_CHECKING:
+    from peerqa.index.corpus import Corpus
 
 log = logging.getLogger(__name__)
 FORMAT = 2  # 2: the manifest carries its own checksum
@@ -65,7 +69,7 @@ def file_checksums(folder: Path) -> dict[str, str]:
     return out
 
 
-def write_jsonl(path: Path, rows: list[Any]) -> None:
+def write_jsonl(path: Path, rows: Sequence[Any]) -> None:
     with path.open("w", encoding="utf-8") as fh:
         for row in rows:
             fh.write(row.model_dump_json() + "\n")
@@ -113,8 +117,8 @@ class LoadedIndex:
     folder: Path
     version: str
     manifest: dict[str, Any]
-    chunks: list[Chunk]
-    references: dict[str, Reference]
+    chunks: Sequence[Chunk]  # a list for the folder store; fetched by row for PostgreSQL
+    references: Mapping[str, Reference]  # a dict for the folder store; fetched by id for PostgreSQL
     sources: dict[str, SourceDoc]
     outline: dict[str, Any]
     faiss: Any
@@ -123,6 +127,16 @@ class LoadedIndex:
     sentence_spans: list[tuple[int, int, int]] = field(default_factory=list)  # (chunk row, start, end)
     sentence_vectors: Any = None
     token_vectors: TokenVectors | None = None  # for late interaction; absent when the build skipped them
+    _corpus: Any = field(default=None, repr=False)
+
+    @property
+    def corpus(self) -> Corpus:
+        """What the engine reads by row and the corpus statistics (index/corpus.py)."""
+        if self._corpus is None:
+            from peerqa.index.corpus import MemoryCorpus
+
+            self._corpus = MemoryCorpus(self)
+        return self._corpus
 
     @property
     def glossary(self) -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from peerqa.records import Reference
@@ -170,7 +171,7 @@ class CitationIndex:
         return list(found.values()), seen, resolved
 
 
-def cited_in(sentences: list[str], cites: list[str], references: dict[str, Reference]) -> list[Reference]:
+def cited_in(sentences: list[str], cites: list[str], references: Mapping[str, Reference]) -> list[Reference]:
     """The reference entries that these sentences themselves cite, in order of first citation,
     looked up among those their passage cites (`cites`, linked at ingest): an answer's quoted
     sentence lists its own studies, not every study of the passage around it."""

@@ -149,6 +149,8 @@ class PostgresSettings(BaseModel):
     pool_size: int = Field(4, description="connections per process (one question uses one at a time)")
     connect_timeout_s: float = Field(5.0, description="give up connecting (or waiting for a pooled connection) after this")
     statement_timeout_s: float = Field(30.0, description="a question's query is cancelled after this")
+    cache_rows: int = Field(4096, description="chunk rows (records, sentences) a serving process keeps at most")
+    token_cache_rows: int = Field(512, description="chunk rows of late-interaction token vectors kept at most")
 
 
 class Settings(BaseSettings):

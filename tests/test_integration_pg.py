@@ -145,14 +145,14 @@ def test_pg_schema_is_explicit_old_schema_refused_with_the_upgrade_command(tmp_p
     assert not (tmp_path / "work").exists() or not any((tmp_path / "work").glob("2*"))
 
     init(pg_url, upto=1)  # a database set up by an older peerqa
-    with pytest.raises(StoreUnavailable, match=r"schema is version 1, this peerqa needs 2; upgrade it with: "
+    with pytest.raises(StoreUnavailable, match=r"schema is version 1, this peerqa needs 3; upgrade it with: "
                                                r"peerqa store init --store postgresql://"):
         open_index(settings)
     with pytest.raises(StoreUnavailable, match="upgrade it with"):
         run_ingest(settings, show_progress=False)
     out = cli("store", "init", "--store", pg_url)
     assert out.returncode == 0, out.stderr
-    assert "applied schema migration(s) 2" in out.stdout
+    assert "applied schema migration(s) 2, 3" in out.stdout
     assert cli("store", "init", "--store", pg_url).stdout.strip().endswith("nothing to do")
     with pytest.raises(IndexLoadError, match="no index in .*; build one with: peerqa ingest --store"):
         open_index(settings)
@@ -353,7 +353,7 @@ def test_pg_store_copy_both_ways_keeps_the_same_answers(tmp_path, pg_url):
         assert a.answer == b.answer and [p.chunk.id for p in a.retrieved] == [p.chunk.id for p in b.retrieved]
     assert cli("store", "copy", "--from", str(back), "--to", str(tmp_path / "x")).returncode == 2
     status = cli("store", "status", "--store", pg_url)
-    assert status.returncode == 0 and f"Active version {version}" in status.stdout and "Schema         2" in status.stdout
+    assert status.returncode == 0 and f"Active version {version}" in status.stdout and "Schema         3" in status.stdout
     # The LangChain retriever reads the database store unchanged.
     from peerqa.index.langchain_retriever import PeerQARetriever
 

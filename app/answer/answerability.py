@@ -21,23 +21,21 @@ the detail asked for is not) or "full", with thresholds learned on eval/question
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from peerqa.index.bm25 import STOPWORDS, tokenize
+from peerqa.index.corpus_stats import ACRONYM as _ACRONYM
+from peerqa.index.corpus_stats import CorpusStats
 from peerqa.index.store import LoadedIndex
 from peerqa.prompts import vocabulary
 from peerqa.settings import AnswerSettings
 
 _WORD = re.compile(r"[a-z][a-z0-9]+")
-_ACRONYM = re.compile(r"\b([A-Z][A-Z&]{1,6})(s?)\b")
-_CAP_RUN = re.compile(r"\b[A-Z][\w'’-]*(?:\s+(?:(?:of|for|and|the|in|on|&)\s+)?[A-Z][\w'’-]*){1,6}")
 _NAMED_STUDY = re.compile(r"\b([A-Z][a-z'’-]{2,}(?:\s[A-Z][a-z'’-]{2,})?)(?:\s+et al\.?|\s+and colleagues|\s+(?:and|&)\s+[A-Z][a-z'’-]+)?"
                           r"(?:'s|’s)?\s*\(?((?:19|20)\d{2})\)?")
 _PROPER = re.compile(r"(?<![.?!]\s)\b[A-Z][a-zà-ÿ'’-]{2,}\b")
 _NAME_RUN = re.compile(r"(?<![.?!]\s)\b[A-Z][a-z'’-]+(?:\s+[A-Z][a-z'’-]+)+")
-_LOWER_WORD = re.compile(r"[a-z][a-z-]{2,}")
 _YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
 _ROMAN = {"II", "III", "IV", "VI", "VII", "VIII", "IX", "XI", "XII"}
 
@@ -56,13 +54,6 @@ def _forms(word: str) -> list[str]:
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             forms.append(word[: -len(suffix)] + repl)
     return forms
-
-
-def _initials(phrase: str) -> set[str]:
-    words = phrase.replace("&", " and ").split()
-    caps = "".join(w[0] for w in words if w[:1].isupper()).upper()
-    every = "".join(w[0] for w in words).upper()
-    return {caps, every}
 
 
 @dataclass(frozen=True)
@@ -92,51 +83,34 @@ def decide(signals: dict[str, float], t: Thresholds) -> str:
     return "full"
 
 
+class _DfView:
+    """`df.get(stem, default)` over the store's corpus statistics (a dict for callers)."""
+
+    def __init__(self, stats: CorpusStats) -> None:
+        self.stats = stats
+
+    def get(self, term: str, default: int = 0) -> int:
+        return self.stats.df(term) or default
+
+
+class _Printed:
+    def __init__(self, stats: CorpusStats) -> None:
+        self.stats = stats
+
+    def __contains__(self, acronym: object) -> bool:
+        return isinstance(acronym, str) and self.stats.printed(acronym)
+
+
 class Answerability:
     def __init__(self, index: LoadedIndex, ranks: dict[str, int], rare_rank: int = 10000):
         self.ranks = ranks
         self.rare_rank = rare_rank
-        df: Counter[str] = Counter()
-        printed: set[str] = set()
-        bigrams: set[tuple[str, str]] = set()
-        phrases: dict[str, Counter[str]] = {}
-        lower: dict[str, Counter[str]] = {}
-        for chunk in index.chunks:
-            text = chunk.text + " " + chunk.section
-            stems = tokenize(text)
-            df.update(set(stems))
-            bigrams.update(zip(stems, stems[1:], strict=False))
-            printed.update(m.group(1) for m in _ACRONYM.finditer(text))
-            for m in _CAP_RUN.finditer(text):
-                for key in _initials(m.group(0)):
-                    if len(key) >= 2:
-                        phrases.setdefault(key, Counter())[m.group(0)] += 1
-            # Lower-case terms spelled out in running text ("occupational therapists" for OTs): runs
-            # of 2-4 content words, kept below when printed at least twice.
-            words = [w for w in _LOWER_WORD.findall(text.lower())]
-            for n in (2, 3, 4):
-                for i in range(len(words) - n + 1):
-                    gram = words[i : i + n]
-                    if not any(g in STOPWORDS for g in gram):
-                        lower.setdefault("".join(g[0] for g in gram).upper(), Counter())[" ".join(gram)] += 1
-        self.df = df
-        self.bigrams = bigrams
+        # Counted from the chunks by the folder store, read from tables by the PostgreSQL store.
+        self.stats = index.corpus.stats
+        self.df = _DfView(self.stats)
         self.demonyms: dict[str, str] = vocabulary().get("demonyms", {})
-        self._words_by_initial: dict[str, list[str]] = {}
-        for w in df:
-            self._words_by_initial.setdefault(w[:2], []).append(w)
-        self.printed_acronyms = printed
+        self.printed_acronyms = _Printed(self.stats)
         self.glossary = index.glossary
-        self.expansions = {k: c.most_common(1)[0][0] for k, c in phrases.items()}
-        for key, counts in lower.items():
-            phrase, n = counts.most_common(1)[0]
-            if key not in self.expansions and n >= 2:
-                self.expansions[key] = phrase
-        self.surname_years: dict[str, set[int]] = {}
-        for ref in index.references.values():
-            for name in ref.authors:
-                for part in re.findall(r"[a-z'’-]{3,}", name.lower()):
-                    self.surname_years.setdefault(part, set()).update([ref.year] if ref.year else [])
         self.handled = set(vocabulary()["synonyms"]) | {k.lower() for k in index.glossary}
 
     # -- acronyms and names ------------------------------------------------------------------------
@@ -147,7 +121,7 @@ class Answerability:
         """What the sources call an acronym ("" when they never print nor spell it out)."""
         if acronym in self.glossary:
             return self.glossary[acronym]
-        return self.expansions.get(acronym, "")
+        return self.stats.expansion(acronym)
 
     def known_acronym(self, acronym: str) -> bool:
         return acronym in self.printed_acronyms or bool(self.expansion(acronym))
@@ -167,7 +141,7 @@ class Answerability:
         # sources never print its words together, even if each word occurs somewhere.
         for m in _NAME_RUN.finditer(question):
             stems = tokenize(m.group(0))
-            if m.start() > 0 and len(stems) >= 2 and not all(b in self.bigrams for b in zip(stems, stems[1:], strict=False)):
+            if m.start() > 0 and len(stems) >= 2 and not all(self.stats.has_bigram(*b) for b in zip(stems, stems[1:], strict=False)):
                 missing.append(m.group(0))
         for year in _YEAR.findall(question):
             if self.df.get(year, 0) == 0:
@@ -176,7 +150,7 @@ class Answerability:
             surname, year = m.group(1).split()[-1].lower(), int(m.group(2))
             if surname in STOPWORDS or m.group(1).split()[0].lower() in STOPWORDS:
                 continue  # "The 2019 ...", "In 2020 ...": a year, not a named study
-            years = self.surname_years.get(surname)
+            years = self.stats.surname_years(surname)
             in_text = bool(tokenize(surname)) and self.df.get(tokenize(surname)[0], 0) > 0
             if (years is None or year not in years) and not in_text:
                 missing.append(f"{m.group(1)} ({year})")
@@ -190,7 +164,7 @@ class Answerability:
         if self.df.get(stems[0], 0) > 0:
             return True
         root = word[: max(4, len(word) - 1)]
-        return len(word) >= 5 and any(w.startswith(root) for w in self._words_by_initial.get(root[:2], ()))
+        return len(word) >= 5 and self.stats.has_prefix(root)
 
     # -- rare words ----------------------------------------------------------------------------------
     def missing_terms(self, question: str) -> list[str]:

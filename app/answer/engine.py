@@ -14,6 +14,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -37,6 +38,7 @@ from peerqa.app.answer.rerank import CrossEncoderReranker, Reranker
 from peerqa.app.answer.sentences import DocSentence, SentenceTable
 from peerqa.app.answer.token_match import TokenSpans
 from peerqa.index.bm25 import tokenize
+from peerqa.index.corpus import MemoryCorpus, RowLookup
 from peerqa.index.embedder import Embedder
 from peerqa.index.late_interaction import TokenEmbedding
 from peerqa.index.search import HybridSearcher
@@ -72,6 +74,7 @@ class Evidence:
     signals: dict[str, float]
     coverage: str
     missing: list[str] = field(default_factory=list)
+    table: SentenceTable | None = None  # the sentence table the signals were read off
 
 
 @dataclass
@@ -80,18 +83,19 @@ class Engine:
     index: LoadedIndex
     embedder: Embedder
     sentences_by_row: dict[int, list[int]] = field(default_factory=dict)
-    row_of: dict[str, int] = field(default_factory=dict)
+    row_of: Any = field(default_factory=dict)  # chunk id -> row: a dict, or the store's lookup (.get)
     lock: threading.Lock = field(default_factory=threading.Lock)
     answerability: Answerability | None = None
     reranker: Reranker | None = None
 
     def __post_init__(self) -> None:
-        self.row_of = {c.id: i for i, c in enumerate(self.index.chunks)}
-        by_row: dict[int, list[int]] = defaultdict(list)
-        for i, (row, _s, _e) in enumerate(self.index.sentence_spans):
-            by_row[row].append(i)
-        self.sentences_by_row = dict(by_row)
-        self.table = SentenceTable.build(self.index)
+        corpus = self.index.corpus  # in memory (folder store) or fetched by row (index/corpus.py)
+        if isinstance(corpus, MemoryCorpus):
+            self.row_of, self.sentences_by_row = corpus.row_map(), corpus.sentence_rows
+        else:
+            self.row_of = RowLookup(corpus)
+        # The whole-corpus sentence table when every row is in memory; else one per question.
+        self.table: SentenceTable | None = SentenceTable.build(self.index) if corpus.in_memory else None
         if self.answerability is None:
             self.answerability = Answerability(self.index, self._vocabulary_ranks(), self.settings.answer.rare_word_rank)
         r = self.settings.retrieval
@@ -103,7 +107,7 @@ class Engine:
         )
         self.thresholds = Thresholds.from_settings(self.settings.answer)
         self.token_spans = self._token_spans()
-        n = max(1, len(self.index.chunks))
+        n = max(1, self.index.corpus.n_chunks)
         df = self.answerability.df
         self._idf = lambda t: math.log(1.0 + (n + 1) / (df.get(t, 0) + 1))
 
@@ -113,7 +117,8 @@ class Engine:
         if self.index.token_vectors is None:
             return None
         try:
-            return TokenSpans(self.index.chunks, self.index.token_vectors, model_dir(self.settings.model) / "tokenizer.json")
+            return TokenSpans(self.index.corpus.chunk, self.index.token_vectors,
+                              model_dir(self.settings.model) / "tokenizer.json")
         except (ModelError, OSError, ValueError, RuntimeError):
             return None  # no tokenizer: units are scored without sentence-level late interaction
 
@@ -276,16 +281,27 @@ class Engine:
         return llm_answer(self, question, standalone, passages, extractive, on_chunk=on_chunk)
 
     # -- answerability -------------------------------------------------------------------------
-    def _candidates(self, passages: list[Passage]) -> list[tuple[DocSentence, int]]:
+    def _table_for(self, passages: list[Passage]) -> SentenceTable:
+        """The sentence table: the whole corpus's, or (a store that fetches by row) one over the top
+        passages' rows and their neighbours, so that units can run on into the next chunk."""
+        if self.table is not None:
+            return self.table
+        rows = [r for p in passages[: self.settings.answer.compose_passages]
+                if (r := self.row_of.get(p.chunk.id)) is not None]
+        n = self.index.corpus.n_chunks
+        near = {x for r in rows for x in (r - 1, r, r + 1) if 0 <= x < n}
+        return SentenceTable.for_rows(self.index.corpus, sorted(near))
+
+    def _candidates(self, passages: list[Passage], table: SentenceTable) -> list[tuple[DocSentence, int]]:
         """The sentences of the top passages with their passage's rank (0-based), each once."""
         out: list[tuple[DocSentence, int]] = []
         seen: set[int] = set()
         for rank, p in enumerate(passages[: self.settings.answer.compose_passages]):
             row = self.row_of.get(p.chunk.id)
-            for i in self.table.by_row.get(row, []) if row is not None else []:
+            for i in table.by_row.get(row, []) if row is not None else []:
                 if i not in seen:
                     seen.add(i)
-                    out.append((self.table.sentences[i], rank))
+                    out.append((table.sentences[i], rank))
         return out
 
     def _evidence(self, question: str, standalone: str, analysis: QuestionAnalysis, query_vec: np.ndarray,
@@ -294,7 +310,8 @@ class Engine:
         detail_best = 0.0
         focus_stems = self._specific(set(tokenize(" ".join(analysis.focus_words)))) \
             or self._specific(set(tokenize(" ".join(content_words(standalone)))))
-        sims = [(sent, self.table.similarity(sent, query_vec)) for sent, _rank in self._candidates(passages)]
+        table = self._table_for(passages)
+        sims = [(sent, table.similarity(sent, query_vec)) for sent, _rank in self._candidates(passages, table)]
         scored = [(sent, sim) for sent, sim in sims if sim is not None]
         best = max([best] + [sim for _s, sim in scored])
         if analysis.asks_detail:
@@ -314,13 +331,13 @@ class Engine:
             "focus_coverage": round(term_overlap(focus_stems, " ".join(p.chunk.text for p in passages[:3])), 4),
         }
         coverage = decide(signals, self.thresholds) if passages else "none"
-        return Evidence(passages, signals, coverage, list(dict.fromkeys(names + missing)))
+        return Evidence(passages, signals, coverage, list(dict.fromkeys(names + missing)), table)
 
     def _specific(self, stems: set[str]) -> set[str]:
         """Stems that say what a question is about: not the ones most passages share ("peer",
         "support", "worker" in this corpus), which sit beside every figure."""
-        df = self.answerability.df if self.answerability else {}
-        limit = 0.2 * max(1, len(self.index.chunks))
+        df: Any = self.answerability.df if self.answerability else {}
+        limit = 0.2 * max(1, self.index.corpus.n_chunks)
         return {s for s in stems if df.get(s, 0) <= limit}
 
     # -- composition -------------------------------------------------------------------------
@@ -344,11 +361,12 @@ class Engine:
                 return None
             parts = []
             for s in sentences:
-                start = self.index.chunks[s.rows[0]].char_start
+                start = self.index.corpus.chunk(s.rows[0]).char_start
                 parts.append((s.rows[0], s.start - start, s.end - start))
             return spans.score(query_tokens, parts)
 
-        scored = score_units(self.table, self._candidates(found.passages), query_vec, analysis,
+        table = found.table or self._table_for(found.passages)
+        scored = score_units(table, self._candidates(found.passages, table), query_vec, analysis,
                              self._terms(question, expanded), shown, self._idf, token_score)
         if found.coverage == "partial":
             units = choose_units(scored, max_support=min(2, a.max_support), word_budget=a.word_budget)
@@ -373,7 +391,7 @@ class Engine:
         for p in passages:
             if self.row_of.get(p.chunk.id) in rows:
                 return p
-        chunk = self.index.chunks[sent.rows[0]]
+        chunk = self.index.corpus.chunk(sent.rows[0])
         return Passage(chunk=chunk, score=0.0, rank=0)
 
     def _cited_answer(self, question: str, units: list[ScoredUnit], passages: list[Passage], lead: str = "") -> Answer:

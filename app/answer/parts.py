@@ -4,7 +4,7 @@ they depend on this module and not on the engine (the engine imports them, never
 from __future__ import annotations
 
 import threading
-from typing import Protocol
+from typing import Any, Protocol
 
 from peerqa.index.embedder import Embedder
 from peerqa.index.store import LoadedIndex
@@ -16,5 +16,4 @@ class EngineParts(Protocol):
     index: LoadedIndex
     embedder: Embedder
     lock: threading.Lock  # the model is shared; torch inference is not re-entrant on all builds
-    row_of: dict[str, int]  # chunk id -> row
-    sentences_by_row: dict[int, list[int]]  # chunk row -> its rows in index.sentence_vectors
+    row_of: Any  # chunk id -> row (.get): a dict, or the database store's lookup

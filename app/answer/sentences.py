@@ -3,19 +3,24 @@ its chunk rows, its stored vector, its page(s) and its role (a list item, a list
 an ordinary sentence).
 
 Chunks overlap by a sentence and a list may run on into the next chunk, so answer units are
-built on this document-level table, not on one chunk's text.
+built on this document-level table, not on one chunk's text: over the whole index once when it is
+in memory (the folder store), over a question's candidate rows and their neighbours otherwise
+(the PostgreSQL store, index/corpus.py).
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from peerqa.index.corpus import Corpus
 from peerqa.index.store import LoadedIndex
 from peerqa.ingest.sentences import split_sentences
+from peerqa.records import Chunk
 
 # A list item as the sources print it: "- ...", "• ...", "1. ...", "(a) ...", "ii) ...".
 ITEM_START = re.compile(r"^\s*(?:[-•▪●◦*–]\s+|\(?\d{1,2}[.)]\s+|\(?[a-h][.)]\s+|\(?(?:i|ii|iii|iv|v|vi|vii|viii|ix|x)\)\s+)")
@@ -56,11 +61,34 @@ class SentenceTable:
 
     @classmethod
     def build(cls, index: LoadedIndex) -> SentenceTable:
+        """Over every chunk of an index held in memory (the folder store): built once."""
         vector_of = {(row, s, e): i for i, (row, s, e) in enumerate(index.sentence_spans)}
+        vectors = None
+        if index.sentence_vectors is not None and len(index.sentence_spans):
+            vectors = np.asarray(index.sentence_vectors, dtype="float32")
+        return cls._assemble(enumerate(index.chunks), vector_of, vectors)
+
+    @classmethod
+    def for_rows(cls, corpus: Corpus, rows: list[int]) -> SentenceTable:
+        """Over the given chunk rows only (a store that fetches by row builds one per question)."""
+        chunks = corpus.chunks(sorted(set(rows)))
+        stored = corpus.sentences(list(chunks))
+        vector_of: dict[tuple[int, int, int], int] = {}
+        parts: list[np.ndarray] = []
+        for row in sorted(stored):
+            for start, end, vec in stored[row]:
+                vector_of[(row, start, end)] = len(parts)
+                parts.append(np.asarray(vec, dtype="float32"))
+        vectors = np.vstack(parts) if parts else None
+        return cls._assemble(sorted(chunks.items()), vector_of, vectors)
+
+    @classmethod
+    def _assemble(cls, chunks: Iterable[tuple[int, Chunk]], vector_of: dict[tuple[int, int, int], int],
+                  vectors: np.ndarray | None) -> SentenceTable:
         found: dict[tuple[str, int, int], DocSentence] = {}
         table_rows: dict[tuple[str, int, int], str] = {}  # table lines: "caption" (the first) or "row"
         gaps: dict[tuple[str, int], str] = {}  # (source, sentence start) -> the text just before it
-        for row, chunk in enumerate(index.chunks):
+        for row, chunk in chunks:
             spans = split_sentences(chunk.text)
             for j, (s, e) in enumerate(spans):
                 key = (chunk.source_id, chunk.char_start + s, chunk.char_start + e)
@@ -95,9 +123,6 @@ class SentenceTable:
             if sent.role == "sentence" and LEAD_IN_END.search(sent.text) and nxt is not None \
                     and nxt.source_id == sent.source_id and nxt.role == "item":
                 sent.role = "lead_in"
-        vectors = None
-        if index.sentence_vectors is not None and len(index.sentence_spans):
-            vectors = np.asarray(index.sentence_vectors, dtype="float32")
         return cls(ordered, {r: sorted(v) for r, v in by_row.items()}, vectors)
 
     def neighbour(self, sent: DocSentence, step: int) -> DocSentence | None:

@@ -6,37 +6,62 @@ The index keeps each chunk's contextual word-piece vectors for passage-level lat
 back (the same pieces of the same embedded text), so a sentence's span selects its own vectors.
 Chosen because the sentence cosine alone picked a sentence holding the answer for fewer than half
 of the curated questions: a single pooled vector blurs the one phrase that answers.
+
+A row's offsets are worked out when a question first needs them (`row_tokens` of the store's
+token vectors: in memory for the folder store, fetched by row for PostgreSQL) and kept in a
+bounded cache.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from peerqa.index.late_interaction import TokenEmbedding, TokenVectors, query_pieces
+from peerqa.index.late_interaction import TokenEmbedding, query_pieces
 from peerqa.records import Chunk
+
+_Row = tuple[np.ndarray, np.ndarray] | None  # (start offsets in chunk.text, float16 vectors)
 
 
 class TokenSpans:
     """Per chunk row, the character offset (in chunk.text) where each stored token vector starts."""
 
-    def __init__(self, chunks: list[Chunk], vectors: TokenVectors, tokenizer_file: Path):
+    def __init__(self, chunk_of: Callable[[int], Chunk], vectors: Any, tokenizer_file: Path, cache_rows: int = 4096):
         from tokenizers import Tokenizer
 
         tok = Tokenizer.from_file(str(tokenizer_file))
         tok.no_truncation()
-        self.vectors = vectors
-        self.starts: dict[int, np.ndarray] = {}
-        encodings = tok.encode_batch([c.embed_text for c in chunks], add_special_tokens=False)
-        for row, (chunk, enc) in enumerate(zip(chunks, encodings, strict=True)):
-            a, b = int(vectors.offsets[row]), int(vectors.offsets[row + 1])
-            stored = vectors.ids[a:b]
-            ids = np.asarray(enc.ids[: b - a], dtype="int32")
-            if len(ids) != b - a or not np.array_equal(ids, stored):
-                continue  # another tokenizer than the index's: no sentence-level scores for this row
+        self.tok = tok
+        self.chunk_of = chunk_of
+        self.vectors = vectors  # TokenVectors or the database store's PgTokenVectors: row_tokens, weight
+        self.cache_rows = cache_rows
+        self._rows: OrderedDict[int, _Row] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _row(self, row: int) -> _Row:
+        with self._lock:
+            if row in self._rows:
+                self._rows.move_to_end(row)
+                return self._rows[row]
+        chunk = self.chunk_of(row)
+        stored, vecs = self.vectors.row_tokens(row)
+        enc = self.tok.encode(chunk.embed_text, add_special_tokens=False)
+        n = len(stored)
+        ids = np.asarray(enc.ids[:n], dtype="int32")
+        found: _Row = None
+        if len(ids) == n and np.array_equal(ids, stored):  # else another tokenizer than the index's
             header = len(chunk.embed_text) - len(chunk.text)
-            self.starts[row] = np.asarray([s - header for s, _e in enc.offsets[: b - a]], dtype="int64")
+            found = (np.asarray([s - header for s, _e in enc.offsets[:n]], dtype="int64"), vecs)
+        with self._lock:
+            self._rows[row] = found
+            while len(self._rows) > self.cache_rows:
+                self._rows.popitem(last=False)
+        return found
 
     def score(self, query: TokenEmbedding, parts: list[tuple[int, int, int]]) -> float | None:
         """The question's weighted MaxSim over the tokens of `parts` ((chunk row, start, end) spans
@@ -44,17 +69,18 @@ class TokenSpans:
         keep = query_pieces(query)
         if len(keep) == 0:
             return None
-        rows: list[np.ndarray] = []
+        picked: list[np.ndarray] = []
         for row, start, end in parts:
-            starts = self.starts.get(row)
-            if starts is None:
+            found = self._row(row)
+            if found is None:
                 continue
-            idx = np.flatnonzero((starts >= start) & (starts < end)) + int(self.vectors.offsets[row])
+            starts, vecs = found
+            idx = np.flatnonzero((starts >= start) & (starts < end))
             if len(idx):
-                rows.append(idx)
-        if not rows:
+                picked.append(vecs[idx])
+        if not picked:
             return None
-        tokens = self.vectors.vectors[np.concatenate(rows)].astype("float32")
+        tokens = np.concatenate(picked).astype("float32")
         q = query.vectors[keep].astype("float32")
         w = np.asarray([self.vectors.weight(int(query.ids[i])) for i in keep], dtype="float32")
         total = float(w.sum()) or 1.0

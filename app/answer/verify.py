@@ -30,8 +30,7 @@ from __future__ import annotations
 
 import math
 import re
-import weakref
-from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -142,34 +141,20 @@ def parse_reply(reply: str) -> list[Draft]:
 
 
 # -- evidence from the engine ---------------------------------------------------------------------
-_DF_CACHE: dict[int, tuple[weakref.ReferenceType[object], Counter[str], int]] = {}
-
-
 class EngineEvidence:
     """Sentence vectors, embeddings and term rarity from a loaded engine."""
 
     def __init__(self, engine: EngineParts) -> None:
         self.engine = engine
-        self._df, self._n = self._document_frequencies()
+        # Document frequencies from the store's corpus statistics (counted once per loaded folder
+        # index, indexed lookups in the PostgreSQL store: index/corpus_stats.py).
+        self._stats = engine.index.corpus.stats
+        self._n = self._stats.n_chunks
         self._sentences: dict[str, tuple[list[str], np.ndarray]] = {}
-
-    def _document_frequencies(self) -> tuple[Counter[str], int]:
-        # Counted once per loaded index (the review has ~1000 chunks: tens of milliseconds).
-        index = self.engine.index
-        cached = _DF_CACHE.get(id(index))
-        if cached is not None and cached[0]() is index:
-            return cached[1], cached[2]
-        df: Counter[str] = Counter()
-        for chunk in index.chunks:
-            df.update(set(tokenize(chunk.section + " " + chunk.text)))
-        for key in [k for k, (ref, _df, _n) in _DF_CACHE.items() if ref() is None]:
-            del _DF_CACHE[key]  # indexes replaced by a newer version
-        _DF_CACHE[id(index)] = (weakref.ref(index), df, len(index.chunks))
-        return df, len(index.chunks)
 
     def idf(self, term: str) -> float:
         # A word the corpus never uses gets the highest weight: it is the likeliest invention.
-        return math.log(1.0 + (self._n + 1) / (self._df.get(term, 0) + 1))
+        return math.log(1.0 + (self._n + 1) / (self._stats.df(term) + 1))
 
     def embed(self, texts: list[str]) -> np.ndarray:
         with self.engine.lock:  # the engine's model is shared; torch inference is not re-entrant
@@ -179,13 +164,12 @@ class EngineEvidence:
         chunk = passage.chunk
         if chunk.id in self._sentences:
             return self._sentences[chunk.id]
-        index = self.engine.index
-        # The same lookup as Engine.evidence_strength: chunk row -> its rows in sentence_vectors.
+        # The stored sentences of the chunk's row (in memory, or fetched by row from the database).
         row = self.engine.row_of.get(chunk.id)
-        rows = self.engine.sentences_by_row.get(row, []) if row is not None else []
-        if rows and index.sentence_vectors is not None:
-            texts = [chunk.text[s:e] for _r, s, e in (index.sentence_spans[i] for i in rows)]
-            vectors = np.asarray(index.sentence_vectors[rows], dtype="float32")
+        stored = self.engine.index.corpus.sentences([row]).get(row, []) if row is not None else []
+        if stored:
+            texts = [chunk.text[s:e] for s, e, _v in stored]
+            vectors = np.asarray([v for _s, _e, v in stored], dtype="float32")
         else:  # an index without stored sentences (older format): embed them now
             texts = [chunk.text[s:e] for s, e in split_sentences(chunk.text)] or [chunk.text]
             vectors = self.embed(texts)
@@ -238,7 +222,7 @@ def verify(drafts: list[Draft], passages: list[Passage], evidence: Evidence,
 
 # -- the answer -------------------------------------------------------------------------------------
 def build_answer(question: str, passages: list[Passage], verdicts: list[Verdict],
-                 references: dict[str, Reference], retrieved: list[Passage]) -> Answer:
+                 references: Mapping[str, Reference], retrieved: list[Passage]) -> Answer:
     """The verified answer: citations renumbered 1..m in order of use, unsupported sentences marked."""
     numbers: dict[int, int] = {}  # prompt number -> answer number
     quotes: dict[int, list[str]] = {}
