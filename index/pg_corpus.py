@@ -20,9 +20,7 @@ from typing import Any, TypeVar, overload
 import numpy as np
 
 from peerqa.index.corpus import StoredSentence
-from peerqa.index.pg_schema import _first_line, psycopg_module
-from peerqa.index.pg_search import vector_literal
-from peerqa.index.store_backend import StoreUnavailable, redact_url
+from peerqa.index.pg_search import answering_errors, vector_literal
 from peerqa.records import Chunk, Reference
 
 K = TypeVar("K")
@@ -74,32 +72,18 @@ class PgReader:
         self.pool, self.url, self.vid, self.dim, self.ef_search = pool, url, int(version_id), int(dim), ef_search
 
     def rows(self, sql: str, params: Sequence[Any] = (), binary: bool = False, hnsw: bool = False) -> list[tuple[Any, ...]]:
-        psycopg = psycopg_module()
-        from psycopg_pool import PoolTimeout
+        with answering_errors(self.url), self.pool.connection() as conn:
+            if binary and conn not in _registered:
+                from pgvector.psycopg import register_vector
 
-        try:
-            with self.pool.connection() as conn:
-                if binary and conn not in _registered:
-                    from pgvector.psycopg import register_vector
-
-                    register_vector(conn)
-                    _registered.add(conn)
-                with conn.transaction(), conn.cursor(binary=binary) as cur:
-                    if hnsw:
-                        cur.execute(f"SET LOCAL hnsw.ef_search = {int(self.ef_search)}")
-                        cur.execute("SET LOCAL hnsw.iterative_scan = strict_order")
-                    cur.execute(sql, list(params))
-                    return list(cur.fetchall())
-        except psycopg.errors.QueryCanceled as exc:
-            raise StoreUnavailable(
-                f"the index database {redact_url(self.url)} took longer than the statement timeout; "
-                "the question was not answered"
-            ) from exc
-        except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
-            raise StoreUnavailable(
-                f"the index database {redact_url(self.url)} stopped answering ({_first_line(exc)}); "
-                "the question was not answered, ask again when it is back"
-            ) from exc
+                register_vector(conn)
+                _registered.add(conn)
+            with conn.transaction(), conn.cursor(binary=binary) as cur:
+                if hnsw:
+                    cur.execute(f"SET LOCAL hnsw.ef_search = {int(self.ef_search)}")
+                    cur.execute("SET LOCAL hnsw.iterative_scan = strict_order")
+                cur.execute(sql, list(params))
+                return list(cur.fetchall())
 
 
 def _vector(value: Any) -> np.ndarray:

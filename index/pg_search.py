@@ -10,6 +10,8 @@ Vectors are unit length, so cosine = 1 - cosine distance = the inner product FAI
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +20,26 @@ import numpy as np
 from peerqa.index.pg_schema import _first_line, psycopg_module
 from peerqa.index.store_backend import StoreUnavailable, redact_url
 from peerqa.records import SECTION_SEP
+
+
+@contextmanager
+def answering_errors(url: str) -> Iterator[None]:
+    """A database that times out or drops mid-question becomes one clear StoreUnavailable."""
+    psycopg = psycopg_module()
+    from psycopg_pool import PoolTimeout
+
+    try:
+        yield
+    except psycopg.errors.QueryCanceled as exc:
+        raise StoreUnavailable(
+            f"the index database {redact_url(url)} took longer than the statement timeout; "
+            "the question was not answered"
+        ) from exc
+    except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
+        raise StoreUnavailable(
+            f"the index database {redact_url(url)} stopped answering ({_first_line(exc)}); "
+            "the question was not answered, ask again when it is back"
+        ) from exc
 
 
 def vector_literal(vec: np.ndarray) -> str:
@@ -57,26 +79,12 @@ class PgDenseIndex:
         self._expr = f"(embedding::vector({int(self.dim)}))"
 
     def _query(self, sql: str, params: list[Any], hnsw: bool = True) -> list[tuple[Any, ...]]:
-        psycopg = psycopg_module()
-        from psycopg_pool import PoolTimeout
-
-        try:
-            with self.pool.connection() as conn, conn.transaction():
-                if hnsw:
-                    conn.execute(f"SET LOCAL hnsw.ef_search = {int(self.ef_search)}")
-                    # With a filter, keep walking the graph until LIMIT rows pass it (pgvector >= 0.8).
-                    conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
-                return list(conn.execute(sql, params).fetchall())
-        except psycopg.errors.QueryCanceled as exc:
-            raise StoreUnavailable(
-                f"the index database {redact_url(self.url)} took longer than the statement timeout; "
-                "the question was not answered"
-            ) from exc
-        except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
-            raise StoreUnavailable(
-                f"the index database {redact_url(self.url)} stopped answering ({_first_line(exc)}); "
-                "the question was not answered, ask again when it is back"
-            ) from exc
+        with answering_errors(self.url), self.pool.connection() as conn, conn.transaction():
+            if hnsw:
+                conn.execute(f"SET LOCAL hnsw.ef_search = {int(self.ef_search)}")
+                # With a filter, keep walking the graph until LIMIT rows pass it (pgvector >= 0.8).
+                conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
+            return list(conn.execute(sql, params).fetchall())
 
     def search_filtered(self, query: np.ndarray, k: int, filters: Any = None) -> list[tuple[int, float]]:
         """The k nearest chunk rows (row, cosine) of this version that pass the filters."""
