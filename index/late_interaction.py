@@ -17,6 +17,7 @@ their word-piece ids, and each chunk's offset into them.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +51,20 @@ def query_pieces(query: TokenEmbedding) -> np.ndarray:
     """Indices of the question's pieces that carry meaning: not punctuation, not stop words."""
     keep = [i for i, t in enumerate(query.tokens) if _ALNUM.search(t) and t.lower() not in STOPWORDS]
     return np.asarray(keep, dtype="int64")
+
+
+def weighted_query(query: TokenEmbedding, weights_of: Callable[[list[int]], dict[int, float]]
+                   ) -> tuple[np.ndarray, np.ndarray] | None:
+    """The question's kept word-piece vectors and their weights (all 1 when none weighs anything);
+    None when no piece is kept. Shared by the folder's and the database's late interaction."""
+    keep = query_pieces(query)
+    if len(keep) == 0:
+        return None
+    weights = weights_of([int(query.ids[i]) for i in keep])
+    w = np.asarray([weights[int(query.ids[i])] for i in keep], dtype="float32")
+    if float(w.sum()) <= 0:
+        w = np.ones_like(w)
+    return query.vectors[keep].astype("float32"), w
 
 
 @dataclass
@@ -115,13 +130,10 @@ class TokenVectors:
     def scores(self, query: TokenEmbedding, rows: list[int]) -> np.ndarray:
         """The late-interaction score of each chunk row in `rows` (0 for a row without tokens)."""
         out = np.zeros(len(rows), dtype="float32")
-        keep = query_pieces(query)
-        if len(keep) == 0 or not rows:
+        side = weighted_query(query, lambda pieces: {p: self.weight(p) for p in pieces}) if rows else None
+        if side is None:
             return out
-        q = query.vectors[keep].astype("float32")
-        w = np.asarray([self.weight(int(query.ids[i])) for i in keep], dtype="float32")
-        if float(w.sum()) <= 0:
-            w = np.ones_like(w)
+        q, w = side
         if self._dense32 is not None:
             # Every token at once; reduceat over the non-empty chunks' starts, then pick the rows.
             if len(self._nonempty) == 0:

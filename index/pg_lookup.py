@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from peerqa.index.bm25 import tokenize
-from peerqa.index.late_interaction import TokenEmbedding, query_pieces
+from peerqa.index.late_interaction import TokenEmbedding, weighted_query
 from peerqa.index.pg_corpus import BoundedCache, PgReader
 
 BM25_DEPTH_MAX = 1000  # a filtered question asks for every row; the database gives the best 1000
@@ -119,14 +119,10 @@ class PgTokenVectors:
     def scores(self, query: TokenEmbedding, rows: list[int]) -> np.ndarray:
         """The late-interaction score of each row in `rows` (0 for a row without tokens)."""
         out = np.zeros(len(rows), dtype="float32")
-        keep = query_pieces(query)
-        if len(keep) == 0 or not rows:
+        side = weighted_query(query, self._weights_of) if rows else None
+        if side is None:
             return out
-        q = query.vectors[keep].astype("float32")
-        weights = self._weights_of([int(query.ids[i]) for i in keep])
-        w = np.asarray([weights[int(query.ids[i])] for i in keep], dtype="float32")
-        if float(w.sum()) <= 0:
-            w = np.ones_like(w)
+        q, w = side
         # Fetched in batches the cache can hold; each batch is scored (one product) before the next is read.
         step = max(1, self._rows.size)
         for a in range(0, len(rows), step):
