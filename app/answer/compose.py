@@ -32,6 +32,8 @@ from peerqa.index.bm25 import tokenize
 # Weights of a logistic model fitted once, offline, on the curated questions' candidate units (does
 # the unit hold a gold keyword?), features on their raw scales. Best-unit hit: 0.62 in-sample, 0.62
 # with 5-fold cross-validation over questions, against 0.55 for the earlier dense + term-overlap score.
+# With framing and item units (units.py) they give 0.70; a refit over each question's candidates
+# gained nothing held out (0.696 -> 0.696 with 5-fold CV), so they stay.
 W_DENSE, W_FOCUS, W_TYPE, W_RANK, W_TOKENS = 1.14, 1.69, 0.28, 1.90, 2.39
 W_LIST = 1.0  # for a list question, a unit that is a list (x W_TYPE)
 MIN_DENSE = 0.30  # below this a unit is off the question's meaning, whatever words it shares
@@ -74,7 +76,6 @@ class ScoredUnit:
     score: float
     dense: float
     rank: int  # best retrieval rank (0-based) of a passage holding the anchor
-    features: tuple[float, ...] = ()  # (dense, focus, type, rank, tokens): what the score weighed
 
 
 def _unit_dense(table: SentenceTable, unit: Unit, query_vec: np.ndarray) -> float:
@@ -124,7 +125,7 @@ def score_units(table: SentenceTable, anchors: list[tuple[DocSentence, int]], qu
                 type_ok = float(has_type(analysis.answer_type, unit.text))
             tokens = (token_score(unit.sentences) if token_score is not None else None) or 0.0
             score = W_DENSE * dense + W_FOCUS * focus + W_TYPE * type_ok + W_RANK / (1 + rank) + W_TOKENS * tokens
-            out.append(ScoredUnit(unit, score, dense, rank, (dense, focus, type_ok, 1 / (1 + rank), tokens)))
+            out.append(ScoredUnit(unit, score, dense, rank))
     out.sort(key=lambda u: (-u.score, u.rank, u.unit.anchor.idx))
     return out
 
