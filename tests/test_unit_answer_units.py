@@ -243,3 +243,43 @@ def test_a_contracted_or_quoted_question_finds_its_term_and_a_definition_is_reco
     assert defines("Pfeiffer et al. (2019) piloted an intervention to reduce suicide risk (PREVAIL).", "PREVAIL")
     assert defines("Peer respite offers a short stay in a home-like setting.", "peer respite")
     assert not defines("PREVAIL has also been considered for use in veteran populations.", "PREVAIL")
+
+
+def test_the_lead_paragraph_goes_on_before_anything_from_elsewhere(engine):
+    from peerqa.app.answer.compose import ScoredUnit, choose_units
+    from peerqa.app.answer.units import Unit
+
+    table = engine.table
+    lead = next(s for s in table.sentences if s.text.startswith("Peer respite houses offer"))
+    nxt = table.neighbour(lead, +1)
+    other = next(s for s in table.sentences if s.text.startswith("Peer support workers were more consistent"))
+    assert nxt is not None and nxt.text.startswith("Guests described")
+    scored = [ScoredUnit(Unit([lead], lead), 3.0, 0.6, 0), ScoredUnit(Unit([other], other), 2.9, 0.6, 1)]
+    with_table = [u.unit.anchor.text for u in choose_units(scored, table=table)]
+    assert with_table == [lead.text, nxt.text, other.text]  # read on, then the other passage
+    assert [u.unit.anchor.text for u in choose_units(scored)] == [lead.text, other.text]
+    # ... but never a sentence the conversation already showed, nor past the support limit
+    from peerqa.app.answer.compose import normalised
+    shown = {normalised(nxt.text)}
+    assert nxt.text not in [u.unit.anchor.text for u in choose_units(scored, table=table, shown=shown)]
+    assert [u.unit.anchor.text for u in choose_units(scored, max_support=1, table=table)] == [lead.text, nxt.text]
+
+
+def test_a_unit_reached_from_several_anchors_is_scored_by_its_best_one(engine):
+    """A list reached from a weak lead-in and from a close item must not be dropped for the
+    weak one, just because the weak anchor came first."""
+    import numpy as np
+
+    from peerqa.app.answer.compose import score_units
+
+    table = engine.table
+    lead_in = next(s for s in table.sentences if s.text.startswith("In the Delphi consultation"))
+    item = next(s for s in table.sentences if s.text.startswith("- Ethics"))
+    qv = table.vectors[lead_in.vector] / np.linalg.norm(table.vectors[lead_in.vector])
+    a = analyse("What are the most important training topics?")
+    terms = set(tokenize("training topics"))
+    both = score_units(table, [(item, 3), (lead_in, 0)], qv, a, terms, set(), lambda _t: 1.0)
+    alone = score_units(table, [(lead_in, 0)], qv, a, terms, set(), lambda _t: 1.0)
+    listed = [u for u in both if u.unit.is_list]
+    assert listed and abs(listed[0].score - next(u for u in alone if u.unit.is_list).score) < 1e-9
+    assert listed[0].rank == 0  # the better anchor's rank, not the first-seen one

@@ -21,6 +21,7 @@ from peerqa.app.answer.sentences import DocSentence, SentenceTable
 from peerqa.app.answer.units import (
     Unit,
     build_unit,
+    cites_a_study,
     is_unfinished_lead_in,
     item_body,
     opens_with_anaphor,
@@ -91,8 +92,8 @@ def score_units(table: SentenceTable, anchors: list[tuple[DocSentence, int]], qu
                 analysis: QuestionAnalysis, terms: set[str], shown: set[str], idf: Callable[[str], float],
                 token_score: Callable[[list[DocSentence]], float | None] | None = None) -> list[ScoredUnit]:
     """Every candidate unit once (by its sentences), best first."""
-    out: list[ScoredUnit] = []
-    seen: set[frozenset[int]] = set()
+    best: dict[frozenset[int], ScoredUnit] = {}  # a unit reached from several anchors scores by its best
+    bad: set[frozenset[int]] = set()
     def relevance(sent: DocSentence) -> float | None:
         return table.similarity(sent, query_vec)
 
@@ -106,12 +107,15 @@ def score_units(table: SentenceTable, anchors: list[tuple[DocSentence, int]], qu
     for anchor, rank in anchors:
         for unit in variants(anchor):
             key = frozenset(unit.ids)
-            if key in seen or len(unit.text.split()) < 4 or is_unfinished_lead_in(unit.sentences[-1].text) \
-                    or not quotes_balanced(unit.text):
-                continue  # too short, a lead-in whose list is not in the index, or a quotation cut open
-            seen.add(key)
-            if shown and any(normalised(s.text) in shown for s in unit.sentences):
-                continue  # a follow-up never repeats what the conversation already showed
+            if key in bad:
+                continue
+            if len(unit.text.split()) < 4 or is_unfinished_lead_in(unit.sentences[-1].text) \
+                    or not quotes_balanced(unit.text) \
+                    or (shown and any(normalised(s.text) in shown for s in unit.sentences)):
+                # too short, a lead-in whose list is not in the index, a quotation cut open, or (in a
+                # follow-up) something the conversation already showed
+                bad.add(key)
+                continue
             dense = _unit_dense(table, unit, query_vec)
             defining = analysis.answer_type == "definition" and defines(unit.text, analysis.focus)
             if dense < MIN_DENSE and not defining:
@@ -125,13 +129,17 @@ def score_units(table: SentenceTable, anchors: list[tuple[DocSentence, int]], qu
                 type_ok = float(has_type(analysis.answer_type, unit.text))
             tokens = (token_score(unit.sentences) if token_score is not None else None) or 0.0
             score = W_DENSE * dense + W_FOCUS * focus + W_TYPE * type_ok + W_RANK / (1 + rank) + W_TOKENS * tokens
-            out.append(ScoredUnit(unit, score, dense, rank))
+            if key not in best or score > best[key].score:
+                best[key] = ScoredUnit(unit, score, dense, rank)
+    out = list(best.values())
     out.sort(key=lambda u: (-u.score, u.rank, u.unit.anchor.idx))
     return out
 
 
-def choose_units(scored: list[ScoredUnit], max_support: int = 3, word_budget: int = 120) -> list[ScoredUnit]:
-    """The lead unit, then up to `max_support` supporting units in reading order."""
+def choose_units(scored: list[ScoredUnit], max_support: int = 3, word_budget: int = 120,
+                 table: SentenceTable | None = None, shown: frozenset[str] | set[str] = frozenset()) -> list[ScoredUnit]:
+    """The lead unit (and, given the sentence table, the next sentence of its paragraph), then up to
+    `max_support` supporting units in reading order."""
     if not scored:
         return []
     # The lead must stand alone: not a "They ..." whose antecedent could not be attached.
@@ -140,10 +148,20 @@ def choose_units(scored: list[ScoredUnit], max_support: int = 3, word_budget: in
     used = set(lead.unit.ids)
     words = lead.unit.words()
     support: list[ScoredUnit] = []
+    # The lead's paragraph goes on with the same study or point: its next sentence is read right
+    # after the lead, before anything from elsewhere (it may open "They ..." and still be clear).
+    if table is not None:
+        nxt = table.neighbour(lead.unit.sentences[-1], +1)
+        if nxt is not None and nxt.role == "sentence" and not nxt.new_paragraph and nxt.idx not in used \
+                and not cites_a_study(nxt.text) and normalised(nxt.text) not in shown \
+                and words + len(nxt.text.split()) <= word_budget:
+            chosen.append(ScoredUnit(Unit([nxt], nxt), 0.0, 0.0, lead.rank))
+            used.add(nxt.idx)
+            words += len(nxt.text.split())
     for cand in scored:
         if cand is lead:
             continue
-        if len(support) >= max_support or cand.score < SUPPORT_RATIO * lead.score:
+        if len(chosen) - 1 + len(support) >= max_support or cand.score < SUPPORT_RATIO * lead.score:
             break
         if used & cand.unit.ids or any(_near_repeat(cand.unit.text, c.unit.text) for c in chosen + support):
             continue

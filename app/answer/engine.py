@@ -379,7 +379,8 @@ class Engine:
             answer.abstained, answer.coverage = True, "partial"
             answer.notice = msgs["partial_notice"].format(detail=analysis.detail_phrase)
             return answer
-        units = choose_units(scored, max_support=a.max_support, word_budget=a.word_budget)
+        units = choose_units(scored, max_support=a.max_support, word_budget=a.word_budget, table=table,
+                             shown=shown)
         if not units:
             return self._abstain(question, found.passages, found.missing)
         return self._cited_answer(question, units, found.passages)
