@@ -11,6 +11,8 @@
     no-sections          no section level (heading-path cosine and best-of folded into passage scores)
     sections-heading-only / sections-best-only   one of the two section scores
     synthesis-coverage   plus aspect coverage of several-part questions in the top 5 (off by default)
+    no-aspect-units      the answer does not give each part of a several-part question its own unit
+    no-lead-continuation the lead unit is not followed by the next sentence of its paragraph
     bm25                 the index's BM25 alone over peerqa chunks (question text only)
     langchain-default    PyPDFLoader → RecursiveCharacterTextSplitter(1000, 200) → in-memory FAISS
                          over the same embedding model (question text only)
@@ -53,6 +55,9 @@ ENGINE_VARIANTS: dict[str, dict[str, Any]] = {
     "sections-heading-only": {"section_best_weight": 0.0},
     "sections-best-only": {"section_heading_weight": 0.0},
     "synthesis-coverage": {"aspect_coverage": True},
+    # "answer." changes settings.answer instead
+    "no-aspect-units": {"answer.aspect_units": False},
+    "no-lead-continuation": {"answer.lead_continuation": False},
 }
 BASELINES = ("bm25", "langchain-default")
 LLM_SYSTEM = "full-llm"  # the full engine in LLM mode; run by default only when an LLM is configured
@@ -82,6 +87,10 @@ DESCRIPTIONS = {
     "sections-best-only": "as full, with the section best-of score but not the section heading-path cosine",
     "synthesis-coverage": "as full, plus aspect coverage: a question with two or more aspects gets each aspect's "
                           "best passage into the top 5 (retrieval.aspect_coverage = true, app/answer/aspects.py)",
+    "no-aspect-units": "as full, but a question of several parts is answered as one: no part gets its own "
+                       "best unit after the lead (answer.aspect_units = false, app/answer/aspects.py)",
+    "no-lead-continuation": "as full, but the lead unit is not followed by the next sentence of its "
+                            "paragraph (answer.lead_continuation = false, app/answer/compose.py)",
     "full-llm": "as full, but the configured LLM writes the answer from the same passages; every sentence "
                 "verified against its citations, extractive fallback on failure (settings.llm)",
     ADAPTED_SYSTEM: "as full, with MiniLM fine-tuned on self-supervised pairs from the sources (peerqa adapt): "
@@ -237,7 +246,10 @@ def without_headers(index: LoadedIndex, embedder: Embedder) -> LoadedIndex:
 def variant_settings(settings: Settings, changes: dict[str, Any]) -> Settings:
     if not changes:
         return settings
-    return settings.model_copy(update={"retrieval": settings.retrieval.model_copy(update=changes)})
+    answer = {k.split(".", 1)[1]: v for k, v in changes.items() if k.startswith("answer.")}
+    retrieval = {k: v for k, v in changes.items() if not k.startswith("answer.")}
+    return settings.model_copy(update={"retrieval": settings.retrieval.model_copy(update=retrieval),
+                                       "answer": settings.answer.model_copy(update=answer)})
 
 
 def parse_systems(spec: str | None, llm_configured: bool = False) -> list[str]:

@@ -129,6 +129,12 @@ class AnswerSettings(BaseModel):
     rare_word_rank: int = Field(10000, description="vocabulary rank past which a word counts as rare")
     max_support: int = Field(3, description="supporting units after the lead unit")
     word_budget: int = Field(120, description="aim for answers about this long (a list may run longer)")
+    aspect_units: bool = Field(
+        True, description="a question of several parts ('X, and Y?') gets each part's best unit after the lead"
+    )
+    lead_continuation: bool = Field(
+        True, description="the lead unit is followed by the next sentence of its paragraph"
+    )
 
 
 class LLMSettings(BaseModel):

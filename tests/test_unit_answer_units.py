@@ -283,3 +283,34 @@ def test_a_unit_reached_from_several_anchors_is_scored_by_its_best_one(engine):
     listed = [u for u in both if u.unit.is_list]
     assert listed and abs(listed[0].score - next(u for u in alone if u.unit.is_list).score) < 1e-9
     assert listed[0].rank == 0  # the better anchor's rank, not the first-seen one
+
+
+def test_each_part_of_a_two_part_question_gets_its_own_unit(engine):
+    from peerqa.app.answer.aspects import answer_aspects, aspects
+    from peerqa.app.answer.compose import ScoredUnit, term_overlap
+    from peerqa.app.answer.units import Unit
+
+    table = engine.table
+    question = "Which training topics matter most for peer workers, and how did guests describe respite houses?"
+    parts = aspects(question)
+    assert len(parts) == 2 and "respite" in parts[1]
+    units = [build_unit(table, s) for s in table.sentences if s.role in ("sentence", "lead_in")]
+
+    def best_for(i: int, terms: set[str]) -> list[ScoredUnit]:  # by shared words: deterministic
+        ranked = sorted(units, key=lambda u: -term_overlap(terms, u.text))
+        return [ScoredUnit(u, term_overlap(terms, u.text), 0.5, 0) for u in ranked]
+
+    lead_sent = next(s for s in table.sentences if s.text.startswith("Charles et al. (2021)"))
+    lead = ScoredUnit(Unit([lead_sent], lead_sent), 3.0, 0.6, 0)  # it covers the first part's words
+    out = answer_aspects(parts, [lead], best_for, lambda _t: 1.0)
+    assert out[0] is lead and len(out) == 2 and out[1].unit.text.startswith("Guests described the houses")
+    # an answer that already covers both parts takes nothing more
+    guests = next(s for s in table.sentences if s.text.startswith("Guests described"))
+    both = ScoredUnit(Unit([lead_sent, guests], lead_sent), 3.0, 0.6, 0)
+    assert answer_aspects(parts, [both], best_for, lambda _t: 1.0) == [both]
+    # nor a unit that opens on an anaphor it could not attach, nor one whose sentences are shown
+    they = next(s for s in table.sentences if s.text.startswith("They organised"))
+    assert answer_aspects(parts, [lead], lambda i, t: [ScoredUnit(Unit([they], they), 1.0, 0.5, 0)],
+                          lambda _t: 1.0) == [lead]
+    assert answer_aspects(parts, [lead], lambda i, t: [lead], lambda _t: 1.0) == [lead]
+    assert aspects("What training do peer workers receive?") == []

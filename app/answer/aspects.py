@@ -8,7 +8,10 @@ the top 5, not five passages about whichever aspect scores best.
                        the aspect; when neither it nor its section is in the top k, it takes the
                        place of the lowest of the top k whose section is there twice (else the k-th)
 
-Off by default (retrieval.aspect_coverage): on the curated questions it changed no hit and no
+    answer_aspects(...)  composition: after the lead, each aspect the answer does not yet cover
+                       gets its own best unit, scored against that aspect alone (on by default)
+
+The retrieval side, `cover`, is off by default (retrieval.aspect_coverage): on the curated questions it changed no hit and no
 evidence recall (eval/REPORT.md, system "synthesis-coverage"): the evidence of a synthesis question
 missing from the top 5 is ranked 8th to 26th by the fused score (or not a candidate at all), and
 the aspect's best candidate is that evidence for none of them.
@@ -22,7 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from peerqa.app.answer.compose import ScoredUnit, weighted_overlap
 from peerqa.app.answer.query import content_words
+from peerqa.app.answer.units import opens_with_anaphor
+from peerqa.index.bm25 import tokenize
 from peerqa.records import Passage
 
 _SPLIT = re.compile(r"\?|\s+-\s+|,?\s+\band\b\s+|;\s*|\bcompared (?:with|to)\b|\bversus\b|\bvs\.?\s", re.I)
@@ -66,3 +72,31 @@ def cover_question(question: str, picked: list[Passage], candidates: list[Passag
         return cover(picked, candidates, vectors, lambda p: engine.index.faiss.reconstruct(engine.row_of[p.chunk.id]))
     except (RuntimeError, AttributeError, KeyError):  # a store that cannot give chunk vectors back
         return picked
+
+
+ASPECT_COVERED = 0.5  # an aspect is covered when the answer holds this share of its term weight (IDF)
+
+
+def answer_aspects(parts: list[str], chosen: list[ScoredUnit], best_for: Callable[[int, set[str]], list[ScoredUnit]],
+                   idf: Callable[[str], float], max_words: int = 180) -> list[ScoredUnit]:
+    """`chosen` (the lead) plus, for each aspect whose words it does not cover, that aspect's best
+    unit (`best_for(i, terms)` scores the candidates against aspect i), if it stands alone and is
+    new. A two-part question ("who should supervise, and what is recommended for Ireland?") then
+    answers both parts, not twice the part that scored best."""
+    out = list(chosen)
+    used = set().union(*(u.unit.ids for u in out)) if out else set()
+    text = " ".join(u.unit.text for u in out)
+    for i, part in enumerate(parts):
+        terms = set(tokenize(" ".join(content_words(part))))
+        if not terms or weighted_overlap(terms, text, idf) >= ASPECT_COVERED:
+            continue
+        room = max_words - sum(u.unit.words() for u in out)
+        best = next((c for c in best_for(i, terms)[:3]
+                     if not (c.unit.ids & used) and not opens_with_anaphor(c.unit.sentences[0].text)
+                     and (c.unit.is_list or c.unit.words() <= room)), None)  # a list may run longer
+        if best is None:
+            continue
+        out.append(best)
+        used |= best.unit.ids
+        text += " " + best.unit.text
+    return out

@@ -136,28 +136,36 @@ def score_units(table: SentenceTable, anchors: list[tuple[DocSentence, int]], qu
     return out
 
 
-def choose_units(scored: list[ScoredUnit], max_support: int = 3, word_budget: int = 120,
-                 table: SentenceTable | None = None, shown: frozenset[str] | set[str] = frozenset()) -> list[ScoredUnit]:
-    """The lead unit (and, given the sentence table, the next sentence of its paragraph), then up to
-    `max_support` supporting units in reading order."""
+def lead_units(scored: list[ScoredUnit], word_budget: int = 120, table: SentenceTable | None = None,
+               shown: frozenset[str] | set[str] = frozenset()) -> list[ScoredUnit]:
+    """The lead unit and, given the sentence table, the next sentence of its paragraph."""
     if not scored:
         return []
     # The lead must stand alone: not a "They ..." whose antecedent could not be attached.
     lead = next((u for u in scored if not opens_with_anaphor(u.unit.sentences[0].text)), scored[0])
     chosen = [lead]
-    used = set(lead.unit.ids)
-    words = lead.unit.words()
-    support: list[ScoredUnit] = []
     # The lead's paragraph goes on with the same study or point: its next sentence is read right
     # after the lead, before anything from elsewhere (it may open "They ..." and still be clear).
     if table is not None:
+        words = lead.unit.words()
         nxt = table.neighbour(lead.unit.sentences[-1], +1)
-        if nxt is not None and nxt.role == "sentence" and not nxt.new_paragraph and nxt.idx not in used \
+        if nxt is not None and nxt.role == "sentence" and not nxt.new_paragraph and nxt.idx not in lead.unit.ids \
                 and not cites_a_study(nxt.text) and normalised(nxt.text) not in shown \
                 and words + len(nxt.text.split()) <= word_budget:
             chosen.append(ScoredUnit(Unit([nxt], nxt), 0.0, 0.0, lead.rank))
-            used.add(nxt.idx)
-            words += len(nxt.text.split())
+    return chosen
+
+
+def add_support(scored: list[ScoredUnit], chosen: list[ScoredUnit], max_support: int = 3,
+                word_budget: int = 120) -> list[ScoredUnit]:
+    """`chosen` (the lead first) and more supporting units, in reading order, while the units after
+    the lead number at most `max_support` and the words fit `word_budget`."""
+    if not chosen:
+        return []
+    lead = chosen[0]
+    used = set().union(*(u.unit.ids for u in chosen))
+    words = sum(u.unit.words() for u in chosen)
+    support: list[ScoredUnit] = []
     for cand in scored:
         if cand is lead:
             continue
@@ -174,3 +182,10 @@ def choose_units(scored: list[ScoredUnit], max_support: int = 3, word_budget: in
         words += cand.unit.words()
     support.sort(key=lambda u: (u.unit.anchor.source_id, u.unit.sentences[0].start))
     return chosen + support
+
+
+def choose_units(scored: list[ScoredUnit], max_support: int = 3, word_budget: int = 120,
+                 table: SentenceTable | None = None, shown: frozenset[str] | set[str] = frozenset()) -> list[ScoredUnit]:
+    """The lead unit (and, given the sentence table, the next sentence of its paragraph), then up to
+    `max_support` supporting units in reading order."""
+    return add_support(scored, lead_units(scored, word_budget, table, shown), max_support, word_budget)

@@ -20,8 +20,16 @@ import numpy as np
 
 from peerqa.app.answer.analysis import QuestionAnalysis, analyse
 from peerqa.app.answer.answerability import Answerability, Thresholds, decide, wordpiece_ranks
-from peerqa.app.answer.aspects import cover_question
-from peerqa.app.answer.compose import ScoredUnit, choose_units, normalised, score_units, term_overlap
+from peerqa.app.answer.aspects import answer_aspects, aspects, cover_question
+from peerqa.app.answer.compose import (
+    ScoredUnit,
+    add_support,
+    choose_units,
+    lead_units,
+    normalised,
+    score_units,
+    term_overlap,
+)
 from peerqa.app.answer.details import detail_near
 from peerqa.app.answer.query import (
     PreparedQuery,
@@ -379,8 +387,18 @@ class Engine:
             answer.abstained, answer.coverage = True, "partial"
             answer.notice = msgs["partial_notice"].format(detail=analysis.detail_phrase)
             return answer
-        units = choose_units(scored, max_support=a.max_support, word_budget=a.word_budget, table=table,
-                             shown=shown)
+        chosen = lead_units(scored, a.word_budget, table if a.lead_continuation else None, shown)
+        parts = aspects(question) if chosen and not history and a.aspect_units else []
+        if parts:  # a question of several parts: each part its own best unit (aspects.py)
+            with self.lock:
+                part_vecs = self.embedder.embed(parts)
+            anchors = self._candidates(found.passages, table)
+
+            def best_for(i: int, terms: set[str]) -> list[ScoredUnit]:
+                return score_units(table, anchors, part_vecs[i], analyse(parts[i]), terms, shown, self._idf)
+
+            chosen = answer_aspects(parts, chosen, best_for, self._idf)
+        units = add_support(scored, chosen, max_support=a.max_support, word_budget=a.word_budget)
         if not units:
             return self._abstain(question, found.passages, found.missing)
         return self._cited_answer(question, units, found.passages)
