@@ -58,3 +58,34 @@ def test_depth_zero_or_no_candidates_asks_nothing():
 def test_sigmoid_is_stable_at_the_extremes():
     assert sigmoid(0.0) == 0.5 and sigmoid(-1000.0) == 0.0 and sigmoid(1000.0) == 1.0
     assert sigmoid(2.0) == pytest.approx(1 / (1 + math.exp(-2.0)))
+
+
+def test_the_cross_validation_asks_the_model_once_per_question_and_weight_zero_is_the_fused_order(settings_factory):
+    from peerqa.eval.questions import Question
+    from peerqa.eval.rerank_cv import cross_validate
+    from tests.fakes import engine_over_text
+    from tests.test_unit_ingest import MINI_DOC
+
+    class Shortest:
+        calls = 0
+
+        def scores(self, query: str, texts: list[str]) -> list[float]:
+            Shortest.calls += 1
+            shortest = min(range(len(texts)), key=lambda i: (len(texts[i]), i))
+            return [20.0 if i == shortest else -20.0 for i in range(len(texts))]
+
+    engine = engine_over_text(settings_factory(), "mini.txt", MINI_DOC)
+    engine.reranker = Shortest()
+    questions = [Question(id=f"q{i}", question=q, type=t, evidence=(e,)) for i, (q, t, e) in enumerate([
+        ("How does forensic peer support help?", "fact", "Forensic peer support helps people leaving prison"),
+        ("Who described prison peer workers?", "fact", "Prison peer workers were described by Green (2018)"),
+        ("What does the review look at?", "list", "This review looks at peer support."),
+    ])]
+    result = cross_validate(engine, questions)
+    assert result["n"] == 3 and Shortest.calls == 3  # one model call per question; the grid reads the cache
+    fused = [engine.retrieve(q.question, q.question, 10) for q in questions]
+    engine.reranker = None
+    plain = [engine.retrieve(q.question, q.question, 10) for q in questions]
+    assert [[p.chunk.id for p in x] for x in fused] != [[p.chunk.id for p in x] for x in plain]  # it re-ranks
+    assert result["off"]["hit@5"] == 1.0 and set(result["per_point"]) >= {"0@5", "2@30"}
+    assert len(result["cross_validated"]["points_per_fold"]) == 5
