@@ -243,6 +243,25 @@ class AdaptOut(Strict):
     torch_threads: int
 
 
+class RerankerOut(Strict):
+    """`peerqa adapt --reranker --json`: the cross-encoder's folder, its training record
+    (index/rerank_train.py) and the setting that turns it on."""
+
+    folder: str
+    key: str
+    base_model: str
+    settings: dict[str, Any]
+    pairs: dict[str, int] = Field(description="positive training pairs per kind")
+    negatives: dict[str, int] = Field(description="negatives per kind: '<kind>:hard' (mined) or '<kind>:random'")
+    steps: int
+    first_loss: float | None
+    last_loss: float
+    minutes: float = Field(description="training time, including mining the negatives")
+    torch_threads: int
+    load_average: float = Field(description="the machine's 1-minute load average when training ended")
+    use: str = Field(description="the environment variable that turns the re-ranker on")
+
+
 class PageOut(Strict):
     source: str
     page: int
@@ -281,7 +300,7 @@ OUTPUTS: dict[str, Any] = {
     "store copy": StoreCopyOut,
     "store status": StoreStatusOut,
     "page": PageOut | PageTextOut,
-    "adapt": AdaptOut,
+    "adapt": AdaptOut | RerankerOut,
 }
 
 

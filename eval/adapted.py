@@ -1,7 +1,9 @@
 """The `adapted` system: the full engine with the model fine-tuned on the sources (index/adapt.py,
 `peerqa adapt`), over an in-memory copy of the index re-embedded with it (chunk, token and
-sentence vectors; BM25, chunks and outline shared). Run only when named: the first run trains
-(minutes on a 2-core machine), later runs reuse the model cached for the corpus.
+sentence vectors; BM25, chunks and outline shared). The `reranked` system: the full engine with
+the cross-encoder trained on the sources (index/rerank_train.py, `peerqa adapt --reranker`).
+Run only when named: the first run trains (minutes on a 2-core machine), later runs reuse the
+model cached for the corpus.
 """
 
 from __future__ import annotations
@@ -36,6 +38,18 @@ def reembedded(index: LoadedIndex, embedder: Embedder) -> LoadedIndex:
         sentence_vectors = embedder.embed(texts)
     faiss_index = build_faiss(np.ascontiguousarray(vectors, dtype="float32"), "flat")
     return dataclasses.replace(index, faiss=faiss_index, token_vectors=token_vectors, sentence_vectors=sentence_vectors)
+
+
+def reranked_engine(settings: Settings, index: LoadedIndex, embedder: Embedder,
+                    log: Callable[[str], None] = lambda _m: None) -> Engine:
+    from peerqa.app.cli_adapt import default_out
+    from peerqa.index.rerank_train import train as train_reranker
+
+    log("reranked: training or reusing the cross-encoder trained on the sources")
+    folder, record = train_reranker(index, settings.model, default_out(settings.index_dir), embedder=embedder, log=log)
+    log(f"reranked: {folder.name} ({record['steps']} steps, {record['minutes']} min when trained)")
+    r = settings.retrieval.model_copy(update={"reranker": str(folder)})
+    return Engine(settings.model_copy(update={"retrieval": r}), index, embedder)
 
 
 def adapted_engine(settings: Settings, index: LoadedIndex, log: Callable[[str], None] = lambda _m: None) -> Engine:

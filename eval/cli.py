@@ -30,8 +30,8 @@ def add_commands(sub, add_index_dir) -> None:  # type: ignore[no-untyped-def]
     p.add_argument("--systems", metavar="A,B", default="",
                    help=f"comma-separated systems (default: all of {','.join(SYSTEM_NAMES)})")
     p.add_argument("--cv", action="store_true",
-                   help="also cross-validate the section level's weights (5 folds over questions, retrieval "
-                        "only; default: off)")
+                   help="also cross-validate the section level's weights, and with the system reranked the "
+                        "re-ranker's weight and depth (5 folds over questions, retrieval only; default: off)")
     p.add_argument("--json", action="store_true", help="print the summary and the files written as JSON "
                    "(default: off, one summary line)")
 

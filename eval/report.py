@@ -176,6 +176,32 @@ def ranking_cv_section(cv: dict[str, Any]) -> list[str]:
     ]
 
 
+def reranker_cv_section(cv: dict[str, Any]) -> list[str]:
+    """The re-ranker's weight and depth: off (the fused order), as configured, best in-sample, and
+    5-fold cross-validated (eval/rerank_cv.py)."""
+    rows = []
+    for name, label in (("off", "off (weight 0)"), ("shipped", "as configured"), ("in_sample", "best, in-sample"),
+                        ("cross_validated", f"chosen on 4/5, scored on 1/5 ({cv['cross_validated']['folds']} folds)")):
+        part = cv[name]
+        syn = part["by_type"].get("synthesis", {})
+        point = part.get("point")
+        shown = f"{point[0]:g} over the top {point[1]}" if point else \
+            "; ".join(f"({w:g}, {d})" for w, d in part.get("points_per_fold", []))
+        rows.append([label, fmt(part["hit@1"]), fmt(part["hit@5"]), fmt(part["mrr@10"]), fmt(part["recall@5"]),
+                     fmt(syn.get("hit@5")), shown])
+    return [
+        "### Re-ranker: in-sample and cross-validated (`reranked`, retrieval only)",
+        "",
+        f"fused + weight x sigmoid(cross-encoder logit) over the top `depth` fused candidates (app/answer/rerank.py), "
+        f"weights {cv['grid']['weight']}, depths {cv['grid']['depth']}, {cv['n']} questions with evidence; the "
+        "cross-validated row pools the held-out fifths, each scored with the point that maximised hit@5 + MRR@10 "
+        "on the other four (eval/rerank_cv.py).",
+        "",
+        *table(["re-ranker", "hit@1", "hit@5", "MRR@10", "recall@5", "synthesis hit@5", "weight, depth"], rows),
+        "",
+    ]
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     systems: dict[str, dict[str, Any]] = report["systems"]
     main = MAIN if MAIN in systems else next(iter(systems))
@@ -216,6 +242,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += calibration_section(report["calibration"])
     if report.get("ranking_cv"):
         lines += ranking_cv_section(report["ranking_cv"])
+    if report.get("reranker_cv"):
+        lines += reranker_cv_section(report["reranker_cv"])
     lines += [
         "## By question type",
         "",

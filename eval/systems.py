@@ -13,6 +13,7 @@
     synthesis-coverage   plus aspect coverage of several-part questions in the top 5 (off by default)
     no-aspect-units      the answer does not give each part of a several-part question its own unit
     no-lead-continuation the lead unit is not followed by the next sentence of its paragraph
+    adapted, reranked    (only when named) the model adapted to the sources; a cross-encoder trained on them
     bm25                 the index's BM25 alone over peerqa chunks (question text only)
     langchain-default    PyPDFLoader → RecursiveCharacterTextSplitter(1000, 200) → in-memory FAISS
                          over the same embedding model (question text only)
@@ -66,7 +67,8 @@ SYSTEM_NAMES = tuple(ENGINE_VARIANTS) + BASELINES + (LLM_SYSTEM,)
 # one run compares the two stores. Run only when named.
 STORE_SYSTEM = "full-postgres"
 ADAPTED_SYSTEM = "adapted"  # the full engine with the model adapted to the sources (eval/adapted.py); only when named
-ON_REQUEST = (STORE_SYSTEM, ADAPTED_SYSTEM)
+RERANKED_SYSTEM = "reranked"  # the full engine plus the cross-encoder trained on the sources; only when named
+ON_REQUEST = (STORE_SYSTEM, ADAPTED_SYSTEM, RERANKED_SYSTEM)
 DESCRIPTIONS = {
     "full": "the engine as configured: linear fusion of chunk cosine, best-sentence cosine, BM25 and late "
             "interaction; section headers embedded; query expansion; follow-up rewriting; section diversity; "
@@ -95,6 +97,9 @@ DESCRIPTIONS = {
                 "verified against its citations, extractive fallback on failure (settings.llm)",
     ADAPTED_SYSTEM: "as full, with MiniLM fine-tuned on self-supervised pairs from the sources (peerqa adapt): "
                     "chunk, token, sentence and question vectors from the adapted model",
+    RERANKED_SYSTEM: "as full, plus a cross-encoder trained on self-supervised pairs and mined hard negatives from "
+                     "the sources (peerqa adapt --reranker), interpolated into the top fused candidates: fused + "
+                     "retrieval.reranker_weight x sigmoid(logit) over the top retrieval.reranker_depth",
     STORE_SYSTEM: "as full, but the index is read from PostgreSQL (--store): dense chunk and sentence "
                   "candidates from pgvector's HNSW indexes, BM25 and corpus statistics in SQL, chunks, "
                   "sentences and token vectors fetched by row (bounded caches); the rest of the engine unchanged",
@@ -283,6 +288,10 @@ def build_systems(names: list[str], settings: Settings, index: LoadedIndex, embe
             from peerqa.eval.adapted import adapted_engine
 
             systems.append(EngineSystem(name, adapted_engine(settings, index, log)))
+        elif name == RERANKED_SYSTEM:
+            from peerqa.eval.adapted import reranked_engine
+
+            systems.append(EngineSystem(name, reranked_engine(settings, index, embedder, log)))
         elif name == "bm25":
             systems.append(bm25_only(index))
         elif name == "langchain-default":

@@ -94,7 +94,12 @@ class RetrievalSettings(BaseModel):
     late_interaction: bool = Field(
         True, description="add the token-level (late-interaction) score to the fusion when the index has token vectors"
     )
-    reranker: str = Field("", description="optional local cross-encoder model folder; empty = off")
+    reranker: str = Field("", description="optional local cross-encoder model folder (peerqa adapt --reranker); "
+                          "empty = off")
+    reranker_weight: float = Field(
+        0.3, description="with a re-ranker: a top candidate's score is fused + this x sigmoid(cross-encoder logit)"
+    )
+    reranker_depth: int = Field(10, description="with a re-ranker: how many top fused candidates it re-scores")
     section_heading_weight: float = Field(
         0.1, description="section level: weight of the question's cosine with the passage's section heading path"
     )

@@ -84,19 +84,29 @@ def test_cli_refuses_an_empty_question_with_exit_2():
 
 
 class _ShortestFirstReranker:
-    """Scores shorter passages higher: an order the fused ranking would not produce by itself."""
+    """A high logit for the shortest passage it is shown, a low one for the rest: an order the fused
+    ranking would not produce by itself."""
 
     def scores(self, query: str, texts: list[str]) -> list[float]:
-        return [-float(len(t)) for t in texts]
+        shortest = min(range(len(texts)), key=lambda i: (len(texts[i]), i))
+        return [20.0 if i == shortest else -20.0 for i in range(len(texts))]
 
 
-def test_a_configured_reranker_reorders_the_pool(engine):
+def test_a_configured_reranker_is_interpolated_into_the_top_of_the_pool(engine):
     plain = engine.retrieve("peer support prison", "peer support prison", 5)
-    reranked_engine = Engine(engine.settings, engine.index, engine.embedder, reranker=_ShortestFirstReranker())
-    reranked = reranked_engine.retrieve("peer support prison", "peer support prison", 5)
-    shortest = min(engine.index.chunks, key=lambda c: len(c.text))
-    assert len(reranked[0].chunk.text) == len(shortest.text)
-    assert len(plain[0].chunk.text) != len(shortest.text)  # the re-ranker, not the fusion, put it first
+    fused = engine.searcher.search("peer support prison", k=30, dense_query="peer support prison")
+    depth = 3
+    strong = engine.settings.retrieval.model_copy(update={"reranker_weight": 5.0, "reranker_depth": depth})
+    settings = engine.settings.model_copy(update={"retrieval": strong})
+    reranked = Engine(settings, engine.index, engine.embedder, reranker=_ShortestFirstReranker())
+    top = reranked.retrieve("peer support prison", "peer support prison", 5)
+    shortest = min(fused[:depth], key=lambda p: len(p.chunk.text))
+    assert top[0].chunk.id == shortest.chunk.id  # the shortest of the top `depth` fused candidates
+    assert plain[0].chunk.id != shortest.chunk.id  # the re-ranker, not the fusion, put it first
+    gentle = settings.model_copy(update={"retrieval": strong.model_copy(update={"reranker_weight": 0.0})})
+    unchanged = Engine(gentle, engine.index, engine.embedder, reranker=_ShortestFirstReranker())
+    assert [p.chunk.id for p in unchanged.retrieve("peer support prison", "peer support prison", 5)] == \
+        [p.chunk.id for p in plain]  # weight 0: the fused order
 
 
 def test_a_missing_reranker_folder_is_a_clear_error(engine):

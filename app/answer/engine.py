@@ -42,7 +42,7 @@ from peerqa.app.answer.query import (
     prepare,
 )
 from peerqa.app.answer.question_check import language_note
-from peerqa.app.answer.rerank import CrossEncoderReranker, Reranker
+from peerqa.app.answer.rerank import CrossEncoderReranker, Reranker, rerank_top
 from peerqa.app.answer.sentences import DocSentence, SentenceTable
 from peerqa.app.answer.token_match import TokenSpans
 from peerqa.index.bm25 import tokenize
@@ -173,12 +173,10 @@ class Engine:
             query, k=max(k * 3, 30), keep=self._keep(filters), dense_query=dense_query, query_vec=query_vec,
             query_tokens=query_tokens,
         )
-        if self.reranker is not None and candidates:
-            # Re-rank the fused pool with the cross-encoder; ties keep the fused order.
-            scores = self.reranker.scores(dense_query, [p.chunk.text for p in candidates])
-            order = sorted(range(len(candidates)), key=lambda i: (-scores[i], i))
-            candidates = [candidates[i] for i in order]
-        cap = self.settings.retrieval.per_section_cap
+        r = self.settings.retrieval
+        if self.reranker is not None and candidates:  # interpolated into the top of the fused order
+            candidates = rerank_top(self.reranker, dense_query, candidates, r.reranker_weight, r.reranker_depth)
+        cap = r.per_section_cap
         picked: list[Passage] = []
         spill: list[Passage] = []
         per_section: dict[str, int] = defaultdict(int)
@@ -192,7 +190,7 @@ class Engine:
             if len(picked) >= k:
                 break
         picked.extend(spill[: k - len(picked)])
-        if self.settings.retrieval.aspect_coverage:  # synthesis: every aspect in the top 5 (aspects.py)
+        if r.aspect_coverage:  # synthesis: every aspect in the top 5 (aspects.py)
             picked = cover_question(dense_query, picked, candidates, self)
         for i, p in enumerate(picked):
             p.rank = i + 1
