@@ -42,6 +42,7 @@ from peerqa.app.answer.query import (
     prepare,
 )
 from peerqa.app.answer.question_check import language_note
+from peerqa.app.answer.replies import Filters, abstain, cited_answer, filter_notice
 from peerqa.app.answer.rerank import CrossEncoderReranker, Reranker, rerank_top
 from peerqa.app.answer.sentences import DocSentence, SentenceTable
 from peerqa.app.answer.token_match import TokenSpans
@@ -51,27 +52,11 @@ from peerqa.index.embedder import Embedder
 from peerqa.index.late_interaction import TokenEmbedding
 from peerqa.index.search import HybridSearcher
 from peerqa.index.store import LoadedIndex
-from peerqa.ingest.references import cited_in
 from peerqa.prompts import messages
-from peerqa.records import SECTION_SEP, Answer, AnswerSentence, Chunk, Citation, Passage
+from peerqa.records import SECTION_SEP, Answer, AnswerSentence, Chunk, Passage
 from peerqa.settings import Settings
 
 __all__ = ["Engine", "Filters", "QuestionError", "Turn"]
-
-
-@dataclass
-class Filters:
-    section: str = ""  # a section path prefix, e.g. "Findings › Specific Services"
-    source: str = ""  # a source id (or its prefix) or file name
-    kind: str = ""  # review | included_study | other
-
-    def active(self) -> bool:
-        return bool(self.section or self.source or self.kind)
-
-    def describe(self) -> str:
-        parts = [f"the section {self.section}" if self.section else "", f"the source {self.source}" if self.source else "",
-                 f"{self.kind.replace('_', ' ')} sources" if self.kind else ""]
-        return " and ".join(p for p in parts if p)
 
 
 @dataclass
@@ -235,9 +220,9 @@ class Engine:
             if everywhere.coverage != "none" and (found.coverage != "full" or gap > self.settings.answer.filter_margin):
                 wider = everywhere
         if wider is not None and filters is not None:
-            answer = self._filter_notice(text, filters, found, wider)
+            answer = filter_notice(text, filters, found.coverage, wider.passages)
         elif found.coverage == "none":
-            answer = self._abstain(text, found.passages, found.missing)
+            answer = abstain(text, found.passages, found.missing)
         else:
             answer = self._compose(text, prepared.expanded, query_vec, query_tokens, analysis, found, history)
         answer.signals = found.signals
@@ -377,11 +362,11 @@ class Engine:
         if found.coverage == "partial":
             units = choose_units(scored, max_support=min(2, a.max_support), word_budget=a.word_budget)
             if not units:
-                return self._abstain(question, found.passages, found.missing)
+                return abstain(question, found.passages, found.missing)
             msgs = messages()
             focus = analysis.focus or "this topic"
             lead = msgs["partial_lead"].format(detail=analysis.detail_phrase, focus=focus)
-            answer = self._cited_answer(question, units, found.passages, lead=lead)
+            answer = cited_answer(question, units, found.passages, self.index.corpus, self.row_of, self.index.references, lead=lead)
             answer.abstained, answer.coverage = True, "partial"
             answer.notice = msgs["partial_notice"].format(detail=analysis.detail_phrase)
             return answer
@@ -398,62 +383,8 @@ class Engine:
             chosen = answer_aspects(parts, chosen, best_for, self._idf)
         units = add_support(scored, chosen, max_support=a.max_support, word_budget=a.word_budget)
         if not units:
-            return self._abstain(question, found.passages, found.missing)
-        return self._cited_answer(question, units, found.passages)
-
-    def _passage_for(self, sent: DocSentence, passages: list[Passage]) -> Passage:
-        """The retrieved passage that holds the sentence, else the chunk that does (a list that runs
-        on into a passage that was not retrieved is still cited to where it is printed)."""
-        rows = set(sent.rows)
-        for p in passages:
-            if self.row_of.get(p.chunk.id) in rows:
-                return p
-        chunk = self.index.corpus.chunk(sent.rows[0])
-        return Passage(chunk=chunk, score=0.0, rank=0)
-
-    def _cited_answer(self, question: str, units: list[ScoredUnit], passages: list[Passage], lead: str = "") -> Answer:
-        numbers: dict[str, int] = {}
-        cited: dict[int, Passage] = {}
-        quotes: dict[int, list[DocSentence]] = defaultdict(list)
-        out: list[AnswerSentence] = []
-        if lead:
-            out.append(AnswerSentence(text=lead, citations=[], supported=True, role="notice", unit=-1))
-        for u_i, scored in enumerate(units):
-            for sent in scored.unit.sentences:
-                p = self._passage_for(sent, passages)
-                n = numbers.setdefault(p.chunk.id, len(numbers) + 1)
-                cited[n] = p
-                quotes[n].append(sent)
-                out.append(AnswerSentence(text=sent.text, citations=[n], supported=True, page=sent.page,
-                                          pages=sent.pages, role=sent.role, unit=u_i))
-        citations = []
-        for n, p in cited.items():
-            studies = cited_in([s.text for s in quotes[n]], p.chunk.cites, self.index.references)  # the quoted sentences' own
-            pages = list(dict.fromkeys(pg for s in quotes[n] for pg in s.pages))
-            citations.append(Citation(n=n, passage=p, quote=" … ".join(s.text for s in quotes[n]), studies=studies,
-                                      pages=pages))
-        text = " ".join(s.text if not s.citations else f"{s.text} [{s.citations[0]}]" for s in out)
-        return Answer(question=question, answer=text, sentences=out, citations=citations)
-
-    def _abstain(self, question: str, passages: list[Passage], missing: list[str]) -> Answer:
-        topic = question.rstrip("?.! ")
-        topic = topic[0].lower() + topic[1:] if topic else "this question"
-        suggestions = list(dict.fromkeys(p.chunk.section for p in passages if p.chunk.section))[:3]
-        msg = messages()["abstain"].format(topic=f'"{topic}"')
-        notice = "The sources never mention: " + ", ".join(missing) if missing else ""
-        return Answer(question=question, answer=msg, abstained=True, suggestions=suggestions, notice=notice,
-                      coverage="none")
-
-    def _filter_notice(self, question: str, filters: Filters, found: Evidence, wider: Evidence) -> Answer:
-        """The filtered evidence is weak while the whole index has strong evidence: say so, and offer
-        the sections where it is (never the section just searched)."""
-        searched = filters.section
-        suggestions = [s for s in dict.fromkeys(p.chunk.section for p in wider.passages if p.chunk.section)
-                       if not (searched and (s == searched or s.startswith(searched + SECTION_SEP)))][:3]
-        msg = messages()["filter_weak"].format(scope=filters.describe(), nearest="; ".join(suggestions) or "other sections")
-        msg = msg[:1].upper() + msg[1:]
-        return Answer(question=question, answer=msg, abstained=True, suggestions=suggestions, notice=msg,
-                      coverage=found.coverage, widen=True)
+            return abstain(question, found.passages, found.missing)
+        return cited_answer(question, units, found.passages, self.index.corpus, self.row_of, self.index.references)
 
 
 def _sentences_of(answer_text: str) -> list[str]:
