@@ -314,3 +314,22 @@ def test_each_part_of_a_two_part_question_gets_its_own_unit(engine):
                           lambda _t: 1.0) == [lead]
     assert answer_aspects(parts, [lead], lambda i, t: [lead], lambda _t: 1.0) == [lead]
     assert aspects("What training do peer workers receive?") == []
+
+
+def test_a_bare_citation_after_a_quotation_is_never_a_unit(settings_factory):
+    import numpy as np
+
+    from peerqa.app.answer.compose import score_units
+
+    doc = ("Engagement\n\nRowe et al. (2017) trialled peer engagement specialists in four community teams. "
+           "One participant said “they listened to me and I came back.” (Rowe et al., 2017, p. 45).\n\n"
+           "At follow-up the peer group reported higher positive regard.\n")
+    table = engine_over_text(settings_factory(), "rowe.txt", doc).table
+    bare = [s for s in table.sentences if s.text.startswith("(Rowe et al., 2017, p. 45)")]
+    anchors = [(s, 0) for s in table.sentences]
+    for s, _r in anchors:  # aim the question at every sentence in turn: none may bring the bare citation alone
+        qv = table.vectors[s.vector] / np.linalg.norm(table.vectors[s.vector])
+        units = score_units(table, anchors, qv, analyse("What happened at follow-up?"), set(tokenize("follow")),
+                            set(), lambda _t: 1.0)
+        assert all(u.unit.text.strip() != (bare[0].text if bare else "") for u in units)
+    assert bare, "the splitter keeps the citation as its own sentence (else this test tests nothing)"

@@ -43,6 +43,7 @@ SUPPORT_RATIO = 0.5  # a supporting unit scores at least this share of the best
 # itself names those).
 FINDING_TYPES = frozenset({"list", "effect", "reason", "method", "other", "definition"})
 _WS = re.compile(r"\s+")
+_PARENS = re.compile(r"\([^()]*\)")
 
 
 def term_overlap(query_terms: set[str], text: str) -> float:
@@ -109,10 +110,11 @@ def score_units(table: SentenceTable, anchors: list[tuple[DocSentence, int]], qu
             key = frozenset(unit.ids)
             if key in bad:
                 continue
-            if len(unit.text.split()) < 4 or is_unfinished_lead_in(unit.sentences[-1].text) \
+            if len(_PARENS.sub(" ", unit.text).split()) < 4 or is_unfinished_lead_in(unit.sentences[-1].text) \
                     or not quotes_balanced(unit.text) \
                     or (shown and any(normalised(s.text) in shown for s in unit.sentences)):
-                # too short, a lead-in whose list is not in the index, a quotation cut open, or (in a
+                # too short (a bare "(Rowe et al., 2017, p. 45)." after a quotation says nothing), a
+                # lead-in whose list is not in the index, a quotation cut open, or (in a
                 # follow-up) something the conversation already showed
                 bad.add(key)
                 continue
