@@ -263,6 +263,10 @@ def test_the_lead_paragraph_goes_on_before_anything_from_elsewhere(engine):
     shown = {normalised(nxt.text)}
     assert nxt.text not in [u.unit.anchor.text for u in choose_units(scored, table=table, shown=shown)]
     assert [u.unit.anchor.text for u in choose_units(scored, max_support=1, table=table)] == [lead.text, nxt.text]
+    # a next sentence that opens a list it does not hold, or a quotation it does not close, is not read on
+    for broken in ("Guests described the houses as offering the following:", 'Guests said "calm and safe.'):
+        nxt.text = broken
+        assert broken not in [u.unit.anchor.text for u in choose_units(scored, table=table)]
 
 
 def test_a_unit_reached_from_several_anchors_is_scored_by_its_best_one(engine):

@@ -153,6 +153,7 @@ def lead_units(scored: list[ScoredUnit], word_budget: int = 120, table: Sentence
         nxt = table.neighbour(lead.unit.sentences[-1], +1)
         if nxt is not None and nxt.role == "sentence" and not nxt.new_paragraph and nxt.idx not in lead.unit.ids \
                 and not cites_a_study(nxt.text) and normalised(nxt.text) not in shown \
+                and not is_unfinished_lead_in(nxt.text) and quotes_balanced(nxt.text) \
                 and words + len(nxt.text.split()) <= word_budget:
             chosen.append(ScoredUnit(Unit([nxt], nxt), 0.0, 0.0, lead.rank))
     return chosen
