@@ -337,3 +337,26 @@ def test_a_bare_citation_after_a_quotation_is_never_a_unit(settings_factory):
                             set(), lambda _t: 1.0)
         assert all(u.unit.text.strip() != (bare[0].text if bare else "") for u in units)
     assert bare, "the splitter keeps the citation as its own sentence (else this test tests nothing)"
+
+
+def test_a_sentence_that_announces_a_number_of_themes_takes_them(settings_factory):
+    from peerqa.app.answer.units import with_counted, with_findings
+
+    doc = ("Teams\n\nEhrlich et al. (2020) evaluated a new community team that included peer workers. "
+           "They identified three themes relating to the peer workers. The first was understanding the role. "
+           "The second was the role becoming valued. The final theme was a more holistic way of working. "
+           "Jones et al. (2019) surveyed other teams in another country.\n")
+    table = engine_over_text(settings_factory(), "teams.txt", doc).table
+    announce = next(s for s in table.sentences if s.text.startswith("They identified three themes"))
+    unit = with_counted(table, build_unit(table, announce))
+    texts = [s.text for s in unit.sentences]
+    assert texts[0].startswith("Ehrlich et al.") and texts[-1].startswith("The final theme")  # three, then stop
+    assert not any(t.startswith("Jones") for t in texts)
+    # a study's frame grows up to the announcement (whatever is most relevant later on), then takes the themes
+    frame = next(s for s in table.sentences if s.text.startswith("Ehrlich et al."))
+    grown = with_findings(table, build_unit(table, frame), lambda s: 1.0 if "holistic" in s.text else 0.1)
+    assert grown is not None and grown.sentences[-1] is announce
+    assert [s.text for s in with_counted(table, grown).sentences] == texts
+    # a sentence that names its things itself announces nothing
+    named = build_unit(table, frame)
+    assert with_counted(table, named) is named

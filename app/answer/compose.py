@@ -26,6 +26,7 @@ from peerqa.app.answer.units import (
     item_body,
     opens_with_anaphor,
     quotes_balanced,
+    with_counted,
     with_findings,
 )
 from peerqa.index.bm25 import tokenize
@@ -102,6 +103,7 @@ def score_units(table: SentenceTable, anchors: list[tuple[DocSentence, int]], qu
         unit = build_unit(table, anchor)
         if analysis.answer_type in FINDING_TYPES:
             unit = with_findings(table, unit, relevance) or unit
+        unit = with_counted(table, unit)
         body = item_body(table, anchor)
         return [unit] if body is None else [unit, body]
 

@@ -198,8 +198,8 @@ def with_findings(table: SentenceTable, unit: Unit, relevance: Callable[[DocSent
     while cur is not None and len(following) < MAX_FINDING_STEPS and not cur.new_paragraph \
             and cur.role in ("sentence", "lead_in") and not cites_a_study(cur.text):
         following.append(cur)
-        if cur.role == "lead_in":
-            break  # its list ends what the unit can take
+        if cur.role == "lead_in" or _ANNOUNCES.search(cur.text.strip()):
+            break  # its list (or the sentences it announces, with_counted) ends what the unit can take
         cur = table.neighbour(cur, +1)
     scored = [(score, i) for i, s in enumerate(following) if (score := relevance(s)) is not None]
     if not scored:
@@ -260,3 +260,38 @@ def _lead_in_of(table: SentenceTable, item: DocSentence) -> DocSentence | None:
             return None
         cur = table.neighbour(cur, -1)
     return None
+
+
+# A sentence that announces a number of things in prose ("They identified three main themes.")
+# whose items follow as sentences ("The first was ... The benefits ... There were some concerns
+# ..."), not as a list after ":". The things must not be named in the same sentence (no comma).
+_COUNTS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "2": 2, "3": 3, "4": 4, "5": 5, "6": 6}
+_ANNOUNCES = re.compile(
+    r"\b(two|three|four|five|six|[2-6])\s+(?:[a-z-]+\s+){0,2}(?:themes|sub-?themes|categories|factors|areas|"
+    r"components|roles|types|domains|elements|principles|stages|steps|phases|barriers|facilitators|challenges|"
+    r"outcomes|models|dimensions|strategies|benefits|aspects|ways|reasons|findings|recommendations|functions)"
+    r"\b[^:;,]{0,80}\.$", re.I)
+MAX_COUNTED_WORDS = 150
+
+
+def with_counted(table: SentenceTable, unit: Unit) -> Unit:
+    """The unit with the sentences its last sentence announces ("three themes" → the next three
+    sentences of the paragraph, before the next cited study, within MAX_COUNTED_WORDS)."""
+    last = unit.sentences[-1]
+    m = _ANNOUNCES.search(last.text.strip()) if last.role == "sentence" and not unit.is_list else None
+    if m is None:
+        return unit
+    taken: list[DocSentence] = []
+    words = unit.words()
+    cur = table.neighbour(last, +1)
+    while cur is not None and len(taken) < _COUNTS[m.group(1).lower()] and not cur.new_paragraph \
+            and cur.role == "sentence" and not cites_a_study(cur.text) \
+            and words + len(cur.text.split()) <= MAX_COUNTED_WORDS:
+        taken.append(cur)
+        words += len(cur.text.split())
+        cur = table.neighbour(cur, +1)
+    if not taken:
+        return unit
+    sentences = unit.sentences + taken
+    _close_quotation(table, sentences)
+    return Unit(sentences, unit.anchor)
