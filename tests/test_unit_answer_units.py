@@ -94,6 +94,9 @@ def test_question_analysis_reads_the_wording():
     assert answer_type("What's the starting salary in euro for a peer support worker?") == "amount"
     assert answer_type("When was the review carried out?") == "date"
     assert answer_type("What is peer respite?") == "definition"
+    # terms written with &, + or / are still terms: "What is MA&R?" asks for a definition
+    assert [answer_type(q) for q in ("What is MA&R?", "What is A&E?", "What does LGBTQ+ mean?")] == ["definition"] * 3
+    assert analyse("What is MA&R?").focus == "MA&R"
     assert answer_type("What percentage of staff are peer workers?") == "percentage"
     assert answer_type("Which barriers did the Vandewalle review find?") == "list"
     assert answer_type("Does peer support reduce readmission?") == "effect"

@@ -40,7 +40,7 @@ _RULES: list[tuple[str, re.Pattern[str]]] = [
                          r"\bwhat (is|was) the number of\b|\bnumber of \w+ (is|are|were|was)\b|"
                          r"\bhow much\b|\bhow large\b|\bhow big\b|\bwhat (is|was) the (size|sample size)\b")),
     ("date", re.compile(r"^when\b|\b(what|which|in what) (year|date|month)\b|\bsince when\b|\bwhen (did|was|were|will|is)\b")),
-    ("definition", re.compile(r"^(what|who) (is|are) (a |an |the )?[\w' -]{1,40}\?*$|\bwhat (does|do) [\w' -]{1,40} mean\b|"
+    ("definition", re.compile(r"^(what|who) (is|are) (a |an |the )?[\w'&+/ -]{1,40}\?*$|\bwhat (does|do) [\w'&+/ -]{1,40} mean\b|"
                               r"\bdefin(e|ed|ition)\b|\bwhat is meant by\b|\bmeaning of\b|\bwhat (does|do) the term\b")),
     ("name", re.compile(r"\b(what|which) is the name of\b|\bname of the\b|\b(which|what) (author|authors|organisation|"
                         r"organization|university|universities|agency|body|bodies|charity|company|companies|insurer|trial|study|studies)\b")),
