@@ -101,9 +101,10 @@ def choose(table: dict[Point, np.ndarray], mask: np.ndarray) -> Point:
                                              -sum(p)))
 
 
-def figures(rows: np.ndarray, types: np.ndarray) -> dict[str, Any]:
-    out: dict[str, Any] = {k: round(float(rows[:, i].mean()), 4) for i, k in enumerate(KEYS)}
-    out["by_type"] = {t: {k: round(float(rows[types == t, i].mean()), 4) for i, k in enumerate(KEYS)}
+def figures(rows: np.ndarray, types: np.ndarray, keys: Sequence[str] = KEYS) -> dict[str, Any]:
+    """Mean of each column (named by `keys`), overall and by question type."""
+    out: dict[str, Any] = {k: round(float(rows[:, i].mean()), 4) for i, k in enumerate(keys)}
+    out["by_type"] = {t: {k: round(float(rows[types == t, i].mean()), 4) for i, k in enumerate(keys)}
                       for t in sorted(set(types.tolist()))}
     return out
 

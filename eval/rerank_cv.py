@@ -22,6 +22,7 @@ from peerqa.app.answer.rerank import Reranker
 from peerqa.eval import metrics
 from peerqa.eval.questions import Question
 from peerqa.eval.ranking_cv import FOLDS, Prepared, folds, prepare_all
+from peerqa.eval.ranking_cv import figures as cv_figures
 from peerqa.eval.scoring import K_MAX
 
 GRID_WEIGHT = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0)
@@ -93,10 +94,7 @@ def choose(table: dict[Point, np.ndarray], mask: np.ndarray) -> Point:
 
 
 def figures(rows: np.ndarray, types: np.ndarray) -> dict[str, Any]:
-    out: dict[str, Any] = {k: round(float(rows[:, i].mean()), 4) for i, k in enumerate(KEYS)}
-    out["by_type"] = {t: {k: round(float(rows[types == t, i].mean()), 4) for i, k in enumerate(KEYS)}
-                      for t in sorted(set(types.tolist()))}
-    return out
+    return cv_figures(rows, types, KEYS)
 
 
 def cross_validate(engine: Engine, questions: Sequence[Question],

@@ -66,3 +66,23 @@ def engine_over_text(settings, name: str, text: str):  # type: ignore[no-untyped
     (settings.sources_dir / name).write_text(text, encoding="utf-8")
     build_index(settings, FakeEmbedder())
     return Engine(settings, load_index(settings.index_dir), FakeEmbedder())
+
+
+def trained_once(train, index, model, tmp_path, cfg, done: str):  # type: ignore[no-untyped-def]
+    """Train into tmp_path/a, check the folder holds safetensors and no pickle, that a second call
+    reuses it untouched and that a seeded run elsewhere gives the same weights; (folder, record)."""
+    import hashlib
+
+    def digest(folder):  # type: ignore[no-untyped-def]
+        return hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+
+    folder, record = train(index, model, tmp_path / "a", cfg)
+    files = {p.name for p in folder.iterdir()}
+    assert {"model.safetensors", done, "tokenizer.json"} <= files
+    assert not any(name.endswith((".bin", ".pkl", ".pickle", ".pt")) for name in files)  # no pickle
+    before = digest(folder)
+    again, record_again = train(index, model, tmp_path / "a", cfg)  # cached: nothing retrained
+    assert again == folder and record_again == record and digest(folder) == before
+    other, _ = train(index, model, tmp_path / "b", cfg)  # seeded: the same weights elsewhere
+    assert other.name == folder.name and digest(other) == before
+    return folder, record

@@ -3,8 +3,6 @@ two steps. Offline, seeded, saved as safetensors (no pickle), reused once traine
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pytest
 
@@ -12,28 +10,17 @@ from peerqa.app.runtime import get_embedder, open_index
 from peerqa.eval.adapted import adapted_settings
 from peerqa.index.adapt import DONE, AdaptSettings, train
 from peerqa.index.embedder import SentenceTransformerEmbedder
+from tests.fakes import trained_once
 
 pytestmark = pytest.mark.integration
 TINY = AdaptSettings(max_pairs=8, batch_size=4, max_tokens=64)
 
 
-def _digest(folder):  # type: ignore[no-untyped-def]
-    return hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
-
-
 def test_adaptation_trains_once_per_corpus_deterministically_and_changes_the_model(review_index, tmp_path):
     settings, _report = review_index
     index = open_index(settings)
-    folder, record = train(index, settings.model, tmp_path / "a", TINY)
+    folder, record = trained_once(train, index, settings.model, tmp_path, TINY, DONE)
     assert record["steps"] == 2 and sum(record["pairs"].values()) == 8  # type: ignore[union-attr]
-    files = {p.name for p in folder.iterdir()}
-    assert {"model.safetensors", DONE, "tokenizer.json"} <= files
-    assert not any(name.endswith((".bin", ".pkl", ".pickle", ".pt")) for name in files)  # no pickle
-    before = _digest(folder)
-    again, record_again = train(index, settings.model, tmp_path / "a", TINY)  # cached: nothing retrained
-    assert again == folder and record_again == record and _digest(folder) == before
-    other, _ = train(index, settings.model, tmp_path / "b", TINY)  # seeded: the same weights elsewhere
-    assert other.name == folder.name and _digest(other) == before
     tuned = SentenceTransformerEmbedder(adapted_settings(settings, folder).model)
     text = [index.chunks[0].text]
     base = get_embedder(settings).embed(text)[0]
