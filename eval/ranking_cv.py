@@ -109,6 +109,19 @@ def figures(rows: np.ndarray, types: np.ndarray, keys: Sequence[str] = KEYS) -> 
     return out
 
 
+def held_out(table: dict[Any, np.ndarray], fold_of: np.ndarray,
+             choose_on: Callable[[dict[Any, np.ndarray], np.ndarray], Any], shipped: Any) -> tuple[np.ndarray, list[list[Any]]]:
+    """Each fold's rows scored with the grid point `choose_on` picks on the other folds; the points."""
+    held = np.zeros(next(iter(table.values())).shape)
+    per_fold = []
+    for f in range(FOLDS):
+        # A fold with no training question (a tiny question file) keeps the shipped point.
+        point = choose_on(table, fold_of != f) if (fold_of != f).any() else shipped
+        per_fold.append(list(point))
+        held[fold_of == f] = table[point][fold_of == f]
+    return held, per_fold
+
+
 def cross_validate(engine: Engine, questions: Sequence[Question],
                    log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
     grid = [(h, b) for h in GRID_HEADING for b in GRID_BEST]
@@ -121,13 +134,7 @@ def cross_validate(engine: Engine, questions: Sequence[Question],
     types = np.asarray([p.question.type for p in prepared])
     fold_of = folds(types.tolist())
     everything = np.ones(len(prepared), dtype=bool)
-    held = np.zeros((len(prepared), len(KEYS)))
-    per_fold = []
-    for f in range(FOLDS):
-        # A fold with no training question (a tiny question file) keeps the shipped pair.
-        point = choose(table, fold_of != f) if (fold_of != f).any() else shipped
-        per_fold.append(list(point))
-        held[fold_of == f] = table[point][fold_of == f]
+    held, per_fold = held_out(table, fold_of, choose, shipped)
     best = choose(table, everything)
     return {
         "n": len(prepared),

@@ -21,7 +21,7 @@ from peerqa.app.answer.engine import Engine
 from peerqa.app.answer.rerank import Reranker
 from peerqa.eval import metrics
 from peerqa.eval.questions import Question
-from peerqa.eval.ranking_cv import FOLDS, Prepared, folds, prepare_all
+from peerqa.eval.ranking_cv import FOLDS, Prepared, folds, held_out, prepare_all
 from peerqa.eval.ranking_cv import figures as cv_figures
 from peerqa.eval.scoring import K_MAX
 
@@ -115,12 +115,7 @@ def cross_validate(engine: Engine, questions: Sequence[Question],
     table = grid_values(engine, prepared, grid, cached)
     types = np.asarray([p.question.type for p in prepared])
     fold_of = folds(types.tolist())
-    held = np.zeros((len(prepared), len(KEYS)))
-    per_fold = []
-    for f in range(FOLDS):
-        point = choose(table, fold_of != f) if (fold_of != f).any() else shipped
-        per_fold.append(list(point))
-        held[fold_of == f] = table[point][fold_of == f]
+    held, per_fold = held_out(table, fold_of, choose, shipped)
     best = choose(table, np.ones(len(prepared), dtype=bool))
     return {
         "n": len(prepared),
