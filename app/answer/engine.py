@@ -357,8 +357,9 @@ class Engine:
             return spans.score(query_tokens, parts)
 
         table = found.table or self._table_for(found.passages)
-        scored = score_units(table, self._candidates(found.passages, table), query_vec, analysis,
-                             self._terms(question, expanded), shown, self._idf, token_score)
+        anchors = self._candidates(found.passages, table)
+        scored = score_units(table, anchors, query_vec, analysis, self._terms(question, expanded), shown, self._idf,
+                             token_score)
         if found.coverage == "partial":
             units = choose_units(scored, max_support=min(2, a.max_support), word_budget=a.word_budget)
             if not units:
@@ -366,7 +367,7 @@ class Engine:
             msgs = messages()
             focus = analysis.focus or "this topic"
             lead = msgs["partial_lead"].format(detail=analysis.detail_phrase, focus=focus)
-            answer = cited_answer(question, units, found.passages, self.index.corpus, self.row_of, self.index.references, lead=lead)
+            answer = self._cite(question, units, found.passages, lead=lead)
             answer.abstained, answer.coverage = True, "partial"
             answer.notice = msgs["partial_notice"].format(detail=analysis.detail_phrase)
             return answer
@@ -375,7 +376,6 @@ class Engine:
         if parts:  # a question of several parts: each part its own best unit (aspects.py)
             with self.lock:
                 part_vecs = self.embedder.embed(parts)
-            anchors = self._candidates(found.passages, table)
 
             def best_for(i: int, terms: set[str]) -> list[ScoredUnit]:
                 return score_units(table, anchors, part_vecs[i], analyse(parts[i]), terms, shown, self._idf)
@@ -384,7 +384,10 @@ class Engine:
         units = add_support(scored, chosen, max_support=a.max_support, word_budget=a.word_budget)
         if not units:
             return abstain(question, found.passages, found.missing)
-        return cited_answer(question, units, found.passages, self.index.corpus, self.row_of, self.index.references)
+        return self._cite(question, units, found.passages)
+
+    def _cite(self, question: str, units: list[ScoredUnit], passages: list[Passage], lead: str = "") -> Answer:
+        return cited_answer(question, units, passages, self.index.corpus, self.row_of, self.index.references, lead=lead)
 
 
 def _sentences_of(answer_text: str) -> list[str]:
