@@ -59,6 +59,7 @@ ENGINE_VARIANTS: dict[str, dict[str, Any]] = {
     # "answer." changes settings.answer instead
     "no-aspect-units": {"answer.aspect_units": False},
     "no-lead-continuation": {"answer.lead_continuation": False},
+    "no-statement-items": {"answer.statement_items": False},
 }
 BASELINES = ("bm25", "langchain-default")
 LLM_SYSTEM = "full-llm"  # the full engine in LLM mode; run by default only when an LLM is configured
@@ -93,6 +94,9 @@ DESCRIPTIONS = {
                        "best unit after the lead (answer.aspect_units = false, app/answer/aspects.py)",
     "no-lead-continuation": "as full, but the lead unit is not followed by the next sentence of its "
                             "paragraph (answer.lead_continuation = false, app/answer/compose.py)",
+    "no-statement-items": "as full, but a list item is shown only under its lead-in with its list, never alone, "
+                          "even when it is a sentence in its own right (answer.statement_items = false, "
+                          "app/answer/compose.py)",
     "full-llm": "as full, but the configured LLM writes the answer from the same passages; every sentence "
                 "verified against its citations, extractive fallback on failure (settings.llm)",
     ADAPTED_SYSTEM: "as full, with MiniLM fine-tuned on self-supervised pairs from the sources (peerqa adapt): "

@@ -140,6 +140,9 @@ class AnswerSettings(BaseModel):
     lead_continuation: bool = Field(
         True, description="the lead unit is followed by the next sentence of its paragraph"
     )
+    statement_items: bool = Field(
+        True, description="a list item that is a sentence in its own right can be a unit alone (not for list questions)"
+    )
 
 
 class LLMSettings(BaseModel):

@@ -71,7 +71,8 @@ _WH = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "
 _AUX = {"is", "are", "was", "were", "do", "does", "did", "can", "could", "should", "would", "will", "may", "might",
         "has", "have", "had", "be", "been"}
 _GENERIC = {"review", "evidence", "say", "says", "said", "tell", "me", "about", "according", "the", "a", "an", "there",
-            "any", "please", "actually", "typically", "usually", "generally", "specifically", "exactly", "overall"}
+            "any", "please", "actually", "typically", "usually", "generally", "specifically", "exactly", "overall",
+            "total"}
 _DETAIL_NOUNS = {"number", "amount", "cost", "costs", "salary", "salaries", "pay", "wage", "wages", "percentage",
                  "proportion", "share", "ratio", "duration", "length", "year", "years", "date", "month", "months",
                  "week", "weeks", "day", "days", "hour", "hours", "minutes", "sessions", "euro", "euros", "pounds",
@@ -89,6 +90,7 @@ class QuestionAnalysis:
     focus: str  # the thing asked about, in the question's own words
     focus_words: tuple[str, ...]  # lower-cased content words of the focus
     unit: str = ""  # what a figure counts or measures ("beds", "minutes", "age"), when the question names it
+    present: bool = False  # asked as things stand now ("today", "right now", "currently")
 
     @property
     def asks_detail(self) -> bool:
@@ -96,7 +98,13 @@ class QuestionAnalysis:
 
     @property
     def detail_phrase(self) -> str:
-        return DETAIL_WORDS.get(self.answer_type, "the detail asked for")
+        phrase = DETAIL_WORDS.get(self.answer_type, "the detail asked for")
+        return f"{phrase} as it stands today" if self.present else phrase
+
+    @property
+    def asks_present_detail(self) -> bool:
+        """A figure or date asked for as it stands now: sources written at one time cannot give it."""
+        return self.asks_detail and self.present
 
 
 def answer_type(question: str) -> str:
@@ -152,14 +160,18 @@ def unit_of(question: str) -> str:
 
 _CONTRACTED_IS = re.compile(r"\b(what|who|where|when|how|which)['’]s\b", re.I)
 # A term the question quotes ("... to be 'non-directive'?") is what it asks about.
+_PRESENT = re.compile(r"\b(?:today|right now|currently|at present|at the moment|nowadays|these days|as of now|"
+                      r"now)\b", re.I)
 _QUOTED = re.compile(r"(?:^|[\s(])['‘\"“]([^'’\"”]{2,40})['’\"”](?=[\s?.,!)]|$)")
 
 
 def analyse(question: str) -> QuestionAnalysis:
     question = _CONTRACTED_IS.sub(r"\1 is", question)  # "What's PREVAIL?" asks what PREVAIL is
-    focus, words = focus_of(question)
+    present = bool(_PRESENT.search(question))
+    focus, words = focus_of(_PRESENT.sub(" ", question))  # "... right now?": the time is not the topic
     quoted = _QUOTED.search(question)
     if quoted:
         focus = quoted.group(1).strip()
     kind = answer_type(question)
-    return QuestionAnalysis(kind, focus, words, unit_of(question) if kind in DETAIL_TYPES else "")
+    return QuestionAnalysis(kind, focus, words, unit_of(question) if kind in DETAIL_TYPES else "",
+                            present)

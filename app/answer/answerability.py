@@ -80,6 +80,8 @@ def decide(signals: dict[str, float], t: Thresholds) -> str:
         return "none"
     if signals.get("detail_asked", 0.0) and signals.get("detail_best", 0.0) < t.detail_similarity:
         return "partial"
+    if signals.get("detail_now", 0.0):  # "how many ... today?": the sources give their own time's figure
+        return "partial"
     return "full"
 
 

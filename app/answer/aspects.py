@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from peerqa.app.answer.compose import ScoredUnit, weighted_overlap
+from peerqa.app.answer.compose import SUPPORT_RATIO, ScoredUnit, weighted_overlap
 from peerqa.app.answer.query import content_words
 from peerqa.app.answer.units import opens_with_anaphor
 from peerqa.index.bm25 import tokenize
@@ -91,8 +91,11 @@ def answer_aspects(parts: list[str], chosen: list[ScoredUnit], best_for: Callabl
         if not terms or weighted_overlap(terms, text, idf) >= ASPECT_COVERED:
             continue
         room = max_words - sum(u.unit.words() for u in out)
-        best = next((c for c in best_for(i, terms)[:3]
+        cands = best_for(i, terms)
+        floor = SUPPORT_RATIO * cands[0].score if cands else 0.0  # far below the part's best: off topic
+        best = next((c for c in cands[:3]
                      if not (c.unit.ids & used) and not opens_with_anaphor(c.unit.sentences[0].text)
+                     and c.score >= floor
                      and (c.unit.is_list or c.unit.words() <= room)), None)  # a list may run longer
         if best is None:
             continue

@@ -20,6 +20,7 @@ from peerqa.app.answer.details import defines, has_type
 from peerqa.app.answer.sentences import DocSentence, SentenceTable
 from peerqa.app.answer.units import (
     Unit,
+    as_statement,
     build_unit,
     cites_a_study,
     is_unfinished_lead_in,
@@ -92,8 +93,10 @@ def _unit_dense(table: SentenceTable, unit: Unit, query_vec: np.ndarray) -> floa
 
 def score_units(table: SentenceTable, anchors: list[tuple[DocSentence, int]], query_vec: np.ndarray,
                 analysis: QuestionAnalysis, terms: set[str], shown: set[str], idf: Callable[[str], float],
-                token_score: Callable[[list[DocSentence]], float | None] | None = None) -> list[ScoredUnit]:
-    """Every candidate unit once (by its sentences), best first."""
+                token_score: Callable[[list[DocSentence]], float | None] | None = None,
+                statement_items: bool = True) -> list[ScoredUnit]:
+    """Every candidate unit once (by its sentences), best first. With `statement_items`, a list item
+    that is a sentence in its own right is also a unit alone, except for a list question."""
     best: dict[frozenset[int], ScoredUnit] = {}  # a unit reached from several anchors scores by its best
     bad: set[frozenset[int]] = set()
     def relevance(sent: DocSentence) -> float | None:
@@ -105,7 +108,12 @@ def score_units(table: SentenceTable, anchors: list[tuple[DocSentence, int]], qu
             unit = with_findings(table, unit, relevance) or unit
         unit = with_counted(table, unit)
         body = item_body(table, anchor)
-        return [unit] if body is None else [unit, body]
+        out = [unit] if body is None else [unit, body]
+        alone = as_statement(anchor) if statement_items and analysis.answer_type != "list" \
+            and anchor.role == "item" and body is None else None
+        if alone is not None:
+            out.append(Unit([alone], alone))  # a fact stated in a list item answers on its own
+        return out
 
     for anchor, rank in anchors:
         for unit in variants(anchor):
@@ -159,6 +167,21 @@ def lead_units(scored: list[ScoredUnit], word_budget: int = 120, table: Sentence
                 and words + len(nxt.text.split()) <= word_budget:
             chosen.append(ScoredUnit(Unit([nxt], nxt), 0.0, 0.0, lead.rank))
     return chosen
+
+
+def with_detail(scored: list[ScoredUnit], chosen: list[ScoredUnit], detail: int,
+                first: bool = False) -> list[ScoredUnit]:
+    """`chosen`, plus the best unit holding sentence `detail` (the one that holds the figure or date
+    asked for) when no chosen unit holds it: an answer judged to have the detail shows it (`first`:
+    before the rest, as the answer itself)."""
+    used = set().union(*(u.unit.ids for u in chosen)) if chosen else set()
+    if detail in used:
+        return chosen
+    best = next((c for c in scored if detail in c.unit.ids and not (c.unit.ids & used)
+                 and not opens_with_anaphor(c.unit.sentences[0].text)), None)
+    if best is None:
+        return chosen
+    return [best] + chosen if first else chosen + [best]
 
 
 def add_support(scored: list[ScoredUnit], chosen: list[ScoredUnit], max_support: int = 3,

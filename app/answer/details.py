@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import re
 
+from peerqa.app.answer.analysis import QuestionAnalysis
+from peerqa.app.answer.sentences import DocSentence
+from peerqa.index.bm25 import tokenize
+
 _CITATION = re.compile(
     r"\((?:[^()]*?\b(?:19|20)\d{2}[a-z]?(?:[,;][^()]*)?)\)|\b(?:et al\.?|and colleagues)\s*,?\s*\(?(?:19|20)\d{2}[a-z]?\)?"
     r"|,\s*(?:19|20)\d{2}[a-z]?\)|\bpp?\.\s*\d+(?:\s*[-–]\s*\d+)?"
@@ -76,13 +80,14 @@ def has_type(answer_type: str, text: str) -> bool:
 
 
 def detail_near(answer_type: str, text: str, focus_stems: set[str], tokenize, unit: str = "",  # type: ignore[no-untyped-def]
-                window: int = 12, closest: bool = False) -> bool:
+                window: int = 12, closest: bool = False, modifiers: frozenset[str] | set[str] = frozenset()) -> bool:
     """The detail of `answer_type` about the focus: within `window` words of a focus word, and, when
     the question names what the figure is of ("how many beds", "how many minutes"), a number right
     beside that word (a fitting unit: "12 beds", "beds: 12", "twelve-bed") in a sentence that also
     names something else of the focus. `closest` marks the sentence nearest the question in meaning:
     it may hold the detail without repeating the focus words (a date question answered in other
-    words), but never without the fitting unit."""
+    words), but never without the fitting unit. `modifiers` (the question's word stems) may stand
+    between the number and its unit."""
     pattern = PATTERNS.get(answer_type)
     if pattern is None:
         return False
@@ -97,10 +102,13 @@ def detail_near(answer_type: str, text: str, focus_stems: set[str], tokenize, un
         if others and not any(others & st for st in stems_of):
             return False
         anchors = [i for i, st in enumerate(stems_of) if unit_stems & st]
-        # "12 beds", "twelve-bed", "22 weekly sessions": the number just before its unit.
+        # "12 beds", "twelve-bed", "22 weekly sessions": the number just before its unit, or
+        # before words the question itself puts before it ("11 Family Peer Support Workers").
         for m in pattern.finditer(clean):
             pos = len(clean[: m.start()].split())
-            if any(0 <= i - pos <= 2 for i in anchors):
+            if any(0 <= i - pos <= 2 or (i > pos and all(stems_of[j] and stems_of[j] <= modifiers
+                                                          for j in range(pos + 1, i)))
+                   for i in anchors):
                 return True
         return False
     else:
@@ -112,3 +120,17 @@ def detail_near(answer_type: str, text: str, focus_stems: set[str], tokenize, un
         if any(abs(pos - i) <= window for i in anchors):
             return True
     return False
+
+
+def closest_detail(analysis: QuestionAnalysis, scored: list[tuple[DocSentence, float]], focus_stems: set[str],
+                   best: float) -> tuple[DocSentence | None, float]:
+    """The sentence nearest the question (and its cosine) that holds the detail `analysis` asks
+    for beside its focus; (None, 0.0) when none does. `scored`: (sentence, cosine) pairs."""
+    asked = set(tokenize(" ".join(analysis.focus_words)))
+    found: DocSentence | None = None
+    found_sim = 0.0
+    for sent, sim in scored:
+        if sim > found_sim and detail_near(analysis.answer_type, sent.text, focus_stems, tokenize, analysis.unit,
+                                           closest=sim >= best - 0.02, modifiers=asked):
+            found, found_sim = sent, sim
+    return found, found_sim

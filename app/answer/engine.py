@@ -29,8 +29,9 @@ from peerqa.app.answer.compose import (
     normalised,
     score_units,
     term_overlap,
+    with_detail,
 )
-from peerqa.app.answer.details import detail_near
+from peerqa.app.answer.details import closest_detail
 from peerqa.app.answer.query import (
     PreparedQuery,
     QuestionError,
@@ -42,7 +43,7 @@ from peerqa.app.answer.query import (
     prepare,
 )
 from peerqa.app.answer.question_check import language_note
-from peerqa.app.answer.replies import Filters, abstain, cited_answer, filter_notice
+from peerqa.app.answer.replies import Filters, abstain, cited_answer, filter_notice, sentences_of
 from peerqa.app.answer.rerank import CrossEncoderReranker, Reranker, rerank_top
 from peerqa.app.answer.sentences import DocSentence, SentenceTable
 from peerqa.app.answer.token_match import TokenSpans
@@ -68,6 +69,7 @@ class Evidence:
     coverage: str
     missing: list[str] = field(default_factory=list)
     table: SentenceTable | None = None  # the sentence table the signals were read off
+    detail: DocSentence | None = None  # the sentence that holds the detail asked for (a figure, a date)
 
 
 @dataclass
@@ -298,18 +300,13 @@ class Engine:
     def _evidence(self, question: str, standalone: str, analysis: QuestionAnalysis, query_vec: np.ndarray,
                   passages: list[Passage]) -> Evidence:
         best = max((p.dense_score or 0.0 for p in passages[:5]), default=0.0)
-        detail_best = 0.0
         focus_stems = self._specific(set(tokenize(" ".join(analysis.focus_words)))) \
             or self._specific(set(tokenize(" ".join(content_words(standalone)))))
         table = self._table_for(passages)
         sims = [(sent, table.similarity(sent, query_vec)) for sent, _rank in self._candidates(passages, table)]
         scored = [(sent, sim) for sent, sim in sims if sim is not None]
         best = max([best] + [sim for _s, sim in scored])
-        if analysis.asks_detail:
-            for sent, sim in scored:
-                if sim > detail_best and detail_near(analysis.answer_type, sent.text, focus_stems, tokenize,
-                                                     analysis.unit, closest=sim >= best - 0.02):
-                    detail_best = sim
+        detail, detail_best = closest_detail(analysis, scored, focus_stems, best) if analysis.asks_detail else (None, 0.0)
         checker = self.answerability
         missing = checker.missing_terms(question) if checker else []
         names = checker.missing_names(question) if checker else []
@@ -319,10 +316,13 @@ class Engine:
             "missing_name": float(bool(names)),
             "detail_asked": float(analysis.asks_detail),
             "detail_best": round(detail_best, 4),
+            "detail_now": float(analysis.asks_present_detail),
             "focus_coverage": round(term_overlap(focus_stems, " ".join(p.chunk.text for p in passages[:3])), 4),
         }
         coverage = decide(signals, self.thresholds) if passages else "none"
-        return Evidence(passages, signals, coverage, list(dict.fromkeys(names + missing)), table)
+        held = detail is not None and detail_best >= self.thresholds.detail_similarity
+        return Evidence(passages, signals, coverage, list(dict.fromkeys(names + missing)), table,
+                        detail if held and coverage != "none" else None)
 
     def _specific(self, stems: set[str]) -> set[str]:
         """Stems that say what a question is about: not the ones most passages share ("peer",
@@ -344,7 +344,7 @@ class Engine:
     def _compose(self, question: str, expanded: str, query_vec: np.ndarray, query_tokens: TokenEmbedding,
                  analysis: QuestionAnalysis, found: Evidence, history: list[Turn]) -> Answer:
         a = self.settings.answer
-        shown = {normalised(s) for turn in history for s in _sentences_of(turn.answer)}
+        shown = {normalised(s) for turn in history for s in sentences_of(turn.answer)}
         spans = self.token_spans
 
         def token_score(sentences: list[DocSentence]) -> float | None:
@@ -359,9 +359,11 @@ class Engine:
         table = found.table or self._table_for(found.passages)
         anchors = self._candidates(found.passages, table)
         scored = score_units(table, anchors, query_vec, analysis, self._terms(question, expanded), shown, self._idf,
-                             token_score)
+                             token_score, a.statement_items)
         if found.coverage == "partial":
             units = choose_units(scored, max_support=min(2, a.max_support), word_budget=a.word_budget)
+            if found.detail is not None and units:  # "how many ... today?": the figure the sources give, first
+                units = with_detail(scored, units[:1], found.detail.idx, first=True) + units[1:]
             if not units:
                 return abstain(question, found.passages, found.missing)
             msgs = messages()
@@ -378,9 +380,12 @@ class Engine:
                 part_vecs = self.embedder.embed(parts)
 
             def best_for(i: int, terms: set[str]) -> list[ScoredUnit]:
-                return score_units(table, anchors, part_vecs[i], analyse(parts[i]), terms, shown, self._idf)
+                return score_units(table, anchors, part_vecs[i], analyse(parts[i]), terms, shown, self._idf,
+                                   statement_items=a.statement_items)
 
             chosen = answer_aspects(parts, chosen, best_for, self._idf)
+        if found.detail is not None:  # the figure or date that made the answer "full" is shown
+            chosen = with_detail(scored, chosen, found.detail.idx)
         units = add_support(scored, chosen, max_support=a.max_support, word_budget=a.word_budget)
         if not units:
             return abstain(question, found.passages, found.missing)
@@ -388,13 +393,6 @@ class Engine:
 
     def _cite(self, question: str, units: list[ScoredUnit], passages: list[Passage], lead: str = "") -> Answer:
         return cited_answer(question, units, passages, self.index.corpus, self.row_of, self.index.references, lead=lead)
-
-
-def _sentences_of(answer_text: str) -> list[str]:
-    """The quoted sentences of an earlier answer (its text with [n] markers between sentences)."""
-    import re
-
-    return [p for p in re.split(r"\s*\[\d+\]\s*", answer_text) if p.strip()]
 
 
 def _ms(since: float) -> float:

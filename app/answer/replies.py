@@ -3,6 +3,7 @@ that a filter holds weak evidence while the whole index holds better; and the fi
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -90,3 +91,8 @@ def filter_notice(question: str, filters: Filters, coverage: str, wider: list[Pa
     msg = msg[:1].upper() + msg[1:]
     return Answer(question=question, answer=msg, abstained=True, suggestions=suggestions, notice=msg,
                   coverage=coverage, widen=True)
+
+
+def sentences_of(answer_text: str) -> list[str]:
+    """The quoted sentences of an earlier answer (its text with [n] markers between sentences)."""
+    return [p for p in re.split(r"\s*\[\d+\]\s*", answer_text) if p.strip()]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from peerqa.app.answer.details import cites_a_study
 from peerqa.app.answer.sentences import ITEM_START, LEAD_IN_END, DocSentence, SentenceTable
@@ -41,6 +41,21 @@ def opens_with_anaphor(text: str) -> bool:
 
 def quotes_balanced(text: str) -> bool:
     return text.count("“") == text.count("”") and text.count('"') % 2 == 0
+
+
+_STATEMENT = re.compile(r"^[A-Z][^:]{40,}[.!]$")
+
+
+def as_statement(item: DocSentence) -> DocSentence | None:
+    """A list item that is a sentence in its own right ("- In 2022, MHER secured a specific grade
+    code for ..."), read as that sentence: no list marker, no opening quote mark of a quotation that
+    runs on over the list. None for a phrase ("- Empathic listening") that needs its lead-in."""
+    text = ITEM_START.sub("", item.text.strip())
+    if text[:1] in "“\"" and not quotes_balanced(text):
+        text = text[1:]
+    if not (_STATEMENT.match(text) and len(text.split()) >= 8 and quotes_balanced(text)):
+        return None
+    return replace(item, text=text, role="sentence", start=item.end - len(text))
 
 
 def is_unfinished_lead_in(text: str) -> bool:
