@@ -110,3 +110,17 @@ def test_a_part_s_unit_must_be_near_the_part_s_best(table):
     # the part's best is already the lead: the next one, far weaker, is off the part and not added
     assert answer_aspects(parts, [lead], lambda i, t: [lead, weak] if i else [lead], lambda _t: 1.0) == [lead]
     assert answer_aspects(parts, [lead], lambda i, t: [best, weak] if i else [lead], lambda _t: 1.0) == [lead, best]
+
+
+def test_an_anaphor_after_a_bare_citation_takes_the_quotation_it_closes(settings_factory):
+    from peerqa.app.answer.units import build_unit, is_bare_citation
+
+    doc = ("Definitions\n\nThe WHO defines peer support groups as groups which “bring together people who have "
+           "similar concerns so they can explore solutions together.” (WHO, 2019b, p. 1). These definitions raise "
+           "an important point about the overlaps between the different forms of peer support.\n")
+    table = engine_over_text(settings_factory(), "who.txt", doc).table
+    these = _sentence(table, "These definitions raise")
+    texts = [s.text for s in build_unit(table, these).sentences]
+    assert texts[0].startswith("The WHO defines") and texts[-1].startswith("These definitions")
+    assert any(is_bare_citation(t) for t in texts), "the splitter keeps the citation apart (else this tests nothing)"
+    assert not is_bare_citation(texts[0]) and not is_bare_citation("(see p. 4) Peer workers were paid.")

@@ -39,6 +39,14 @@ def opens_with_anaphor(text: str) -> bool:
     return bool(_ANAPHOR.match(t)) and not _NOT_ANAPHOR.match(t)
 
 
+_PARENS = re.compile(r"\([^()]*\)")
+
+
+def is_bare_citation(text: str) -> bool:
+    """A sentence that is only a parenthesised reference ("(Rowe et al., 2017, p. 45).")."""
+    return len(_PARENS.sub(" ", text).split()) < 4 and "(" in text
+
+
 def quotes_balanced(text: str) -> bool:
     return text.count("“") == text.count("”") and text.count('"') % 2 == 0
 
@@ -122,6 +130,12 @@ def build_unit(table: SentenceTable, anchor: DocSentence) -> Unit:
             break
         sentences.insert(0, prev)
         first = prev
+        if is_bare_citation(prev.text):  # "(WHO, 2019b, p. 1)." closes the quotation referred to
+            quoted = table.neighbour(prev, -1)
+            if quoted is None or quoted.role == "item":
+                break
+            sentences.insert(0, quoted)
+            first = quoted
     if first is not anchor and _STUDY_ANAPHOR.match(anchor.text) and not cites_a_study(first.text):
         sentences[:0] = _back_to_frame(table, first, MAX_FRAME_WORDS - sum(len(s.text.split()) for s in sentences))
     if anchor.role == "lead_in":
