@@ -124,3 +124,12 @@ def test_an_anaphor_after_a_bare_citation_takes_the_quotation_it_closes(settings
     assert texts[0].startswith("The WHO defines") and texts[-1].startswith("These definitions")
     assert any(is_bare_citation(t) for t in texts), "the splitter keeps the citation apart (else this tests nothing)"
     assert not is_bare_citation(texts[0]) and not is_bare_citation("(see p. 4) Peer workers were paid.")
+
+
+def test_a_web_address_or_a_bare_reference_says_too_little_to_be_shown():
+    from peerqa.app.answer.units import says_little
+
+    assert says_little("It is available online at: www.centreformentalhe alth.org.uk/publications/guide 2.")
+    assert says_little("(Rowe et al., 2017, p. 45).")
+    assert not says_little("The toolkit is at www.hse.ie and sets out eight tools for managers, teams and peer workers.")
+    assert not says_little("Peer workers were paid.")

@@ -27,6 +27,7 @@ from peerqa.app.answer.units import (
     item_body,
     opens_with_anaphor,
     quotes_balanced,
+    says_little,
     with_counted,
     with_findings,
 )
@@ -45,7 +46,6 @@ SUPPORT_RATIO = 0.5  # a supporting unit scores at least this share of the best
 # itself names those).
 FINDING_TYPES = frozenset({"list", "effect", "reason", "method", "other", "definition"})
 _WS = re.compile(r"\s+")
-_PARENS = re.compile(r"\([^()]*\)")
 
 
 def term_overlap(query_terms: set[str], text: str) -> float:
@@ -120,7 +120,7 @@ def score_units(table: SentenceTable, anchors: list[tuple[DocSentence, int]], qu
             key = frozenset(unit.ids)
             if key in bad:
                 continue
-            if len(_PARENS.sub(" ", unit.text).split()) < 4 or is_unfinished_lead_in(unit.sentences[-1].text) \
+            if says_little(unit.text) or is_unfinished_lead_in(unit.sentences[-1].text) \
                     or not quotes_balanced(unit.text) \
                     or (shown and any(normalised(s.text) in shown for s in unit.sentences)):
                 # too short (a bare "(Rowe et al., 2017, p. 45)." after a quotation says nothing), a
@@ -162,7 +162,7 @@ def lead_units(scored: list[ScoredUnit], word_budget: int = 120, table: Sentence
         words = lead.unit.words()
         nxt = table.neighbour(lead.unit.sentences[-1], +1)
         if nxt is not None and nxt.role == "sentence" and not nxt.new_paragraph and nxt.idx not in lead.unit.ids \
-                and not cites_a_study(nxt.text) and normalised(nxt.text) not in shown \
+                and not cites_a_study(nxt.text) and not says_little(nxt.text) and normalised(nxt.text) not in shown \
                 and not is_unfinished_lead_in(nxt.text) and quotes_balanced(nxt.text) \
                 and words + len(nxt.text.split()) <= word_budget:
             chosen.append(ScoredUnit(Unit([nxt], nxt), 0.0, 0.0, lead.rank))

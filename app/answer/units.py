@@ -47,6 +47,17 @@ def is_bare_citation(text: str) -> bool:
     return len(_PARENS.sub(" ", text).split()) < 4 and "(" in text
 
 
+_URL = re.compile(r"<?(?:https?://|www\.)\S*|\S+\.(?:org|com|net|gov|edu|ie|uk|int)(?:/\S*)?>?", re.I)
+
+
+def says_little(text: str) -> bool:
+    """A sentence that tells the reader nothing by itself: a bare reference ("(Rowe et al., 2017,
+    p. 45).") or a web address with a few words round it ("It is available online at: www....")."""
+    if len(_PARENS.sub(" ", text).split()) < 4:
+        return True
+    return bool(_URL.search(text)) and len(_URL.sub(" ", text).split()) < 8
+
+
 def quotes_balanced(text: str) -> bool:
     return text.count("“") == text.count("”") and text.count('"') % 2 == 0
 
