@@ -363,7 +363,7 @@ class Engine:
         if found.coverage == "partial":
             units = choose_units(scored, max_support=min(2, a.max_support), word_budget=a.word_budget)
             if found.detail is not None and units:  # "how many ... today?": the figure the sources give, first
-                units = with_detail(scored, units[:1], found.detail.idx, first=True) + units[1:]
+                units = with_detail(scored, units, found.detail.idx, first=True)
             if not units:
                 return abstain(question, found.passages, found.missing)
             msgs = messages()
