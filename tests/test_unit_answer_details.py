@@ -95,6 +95,7 @@ def test_the_sentence_that_holds_the_detail_is_shown(table):
     assert with_detail([holder, lead], [lead], since.idx) == [lead, holder]
     assert with_detail([holder, lead], [lead], since.idx, first=True) == [holder, lead]
     assert with_detail([holder, lead], [lead, holder], since.idx) == [lead, holder]  # already shown
+    assert with_detail([holder, lead], [lead, holder], since.idx, first=True) == [holder, lead]  # moved, not copied
     assert with_detail([lead], [lead], since.idx) == [lead]  # no unit holds it: nothing is made up
 
 

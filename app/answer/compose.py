@@ -176,7 +176,8 @@ def with_detail(scored: list[ScoredUnit], chosen: list[ScoredUnit], detail: int,
     before the rest, as the answer itself)."""
     used = set().union(*(u.unit.ids for u in chosen)) if chosen else set()
     if detail in used:
-        return chosen
+        holder = next(u for u in chosen if detail in u.unit.ids)
+        return [holder] + [u for u in chosen if u is not holder] if first else chosen
     best = next((c for c in scored if detail in c.unit.ids and not (c.unit.ids & used)
                  and not opens_with_anaphor(c.unit.sentences[0].text)), None)
     if best is None:
