@@ -176,6 +176,31 @@ def ranking_cv_section(cv: dict[str, Any]) -> list[str]:
     ]
 
 
+def unit_rank_cv_section(cv: dict[str, Any]) -> list[str]:
+    """The unit re-ordering's weight: off (the fused order), as configured, best in-sample, and
+    5-fold cross-validated (eval/unit_rank_cv.py)."""
+    rows = []
+    for name, label in (("off", "off (weight 0)"), ("shipped", "as configured"), ("in_sample", "best, in-sample"),
+                        ("cross_validated", f"chosen on 4/5, scored on 1/5 ({cv['cross_validated']['folds']} folds)")):
+        part = cv[name]
+        syn = part["by_type"].get("synthesis", {})
+        shown = f"{part['weight']:g}" if "weight" in part else \
+            "; ".join(f"{w:g}" for w in part.get("weights_per_fold", []))
+        rows.append([label, fmt(part["hit@1"]), fmt(part["hit@5"]), fmt(part["mrr@10"]), fmt(part["recall@5"]),
+                     fmt(syn.get("hit@5")), shown])
+    return [
+        "### Unit re-ordering: in-sample and cross-validated (`full`)",
+        "",
+        f"The top passages re-ordered by fused + weight x their best answer unit's score (app/answer/unit_rank.py), "
+        f"weights {cv['grid']}, {cv['n']} questions with evidence, each asked of the engine; the cross-validated "
+        "row pools the held-out fifths, each scored with the weight that maximised hit@5 + MRR@10 on the other four "
+        "(eval/unit_rank_cv.py).",
+        "",
+        *table(["unit re-ordering", "hit@1", "hit@5", "MRR@10", "recall@5", "synthesis hit@5", "weight"], rows),
+        "",
+    ]
+
+
 def reranker_cv_section(cv: dict[str, Any]) -> list[str]:
     """The re-ranker's weight and depth: off (the fused order), as configured, best in-sample, and
     5-fold cross-validated (eval/rerank_cv.py)."""
@@ -242,6 +267,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += calibration_section(report["calibration"])
     if report.get("ranking_cv"):
         lines += ranking_cv_section(report["ranking_cv"])
+    if report.get("unit_rank_cv"):
+        lines += unit_rank_cv_section(report["unit_rank_cv"])
     if report.get("reranker_cv"):
         lines += reranker_cv_section(report["reranker_cv"])
     lines += [

@@ -59,7 +59,8 @@ def display_path(path: Path) -> str:
 def run_eval(settings: Settings, questions_path: Path, system_names: list[str], log: Log = stderr_log,
              cv: bool = False) -> EvalResult:
     """Load the index and the model once, build the systems, run and summarise them; with `cv`, also
-    cross-validate the section level's weights over the questions (eval/ranking_cv.py), and with
+    cross-validate the section level's weights over the questions (eval/ranking_cv.py) and the unit
+    re-ordering's weight (eval/unit_rank_cv.py), and with
     `reranked` among the systems the re-ranker's weight and depth (eval/rerank_cv.py)."""
     from peerqa.app.runtime import get_embedder, open_index
 
@@ -105,6 +106,11 @@ def run_eval(settings: Settings, questions_path: Path, system_names: list[str], 
             t_cv = time.perf_counter()
             report["ranking_cv"] = cross_validate(full.engine, questions, log)
             report["seconds"]["ranking_cv"] = round(time.perf_counter() - t_cv, 1)
+            from peerqa.eval.unit_rank_cv import cross_validate as cross_validate_unit_rank
+
+            t_cv = time.perf_counter()
+            report["unit_rank_cv"] = cross_validate_unit_rank(full.engine, questions, log)
+            report["seconds"]["unit_rank_cv"] = round(time.perf_counter() - t_cv, 1)
     reranked = by_name.get("reranked")
     if cv and reranked is not None:
         from peerqa.eval.rerank_cv import cross_validate as cross_validate_reranker

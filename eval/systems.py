@@ -60,6 +60,7 @@ ENGINE_VARIANTS: dict[str, dict[str, Any]] = {
     "no-aspect-units": {"answer.aspect_units": False},
     "no-lead-continuation": {"answer.lead_continuation": False},
     "no-statement-items": {"answer.statement_items": False},
+    "no-unit-rank": {"unit_rank_weight": 0.0},
 }
 BASELINES = ("bm25", "langchain-default")
 LLM_SYSTEM = "full-llm"  # the full engine in LLM mode; run by default only when an LLM is configured
@@ -94,6 +95,8 @@ DESCRIPTIONS = {
                        "best unit after the lead (answer.aspect_units = false, app/answer/aspects.py)",
     "no-lead-continuation": "as full, but the lead unit is not followed by the next sentence of its "
                             "paragraph (answer.lead_continuation = false, app/answer/compose.py)",
+    "no-unit-rank": "as full, but the top passages keep the fused order: not re-ordered by their best answer "
+                    "unit (retrieval.unit_rank_weight = 0, app/answer/unit_rank.py)",
     "no-statement-items": "as full, but a list item is shown only under its lead-in with its list, never alone, "
                           "even when it is a sentence in its own right (answer.statement_items = false, "
                           "app/answer/compose.py)",

@@ -109,6 +109,10 @@ class RetrievalSettings(BaseModel):
     section_best_weight: float = Field(
         0.2, description="section level: weight of the best fused score among the passage's section's candidates"
     )
+    unit_rank_weight: float = Field(
+        0.3, description="the top answer.compose_passages passages re-ordered by fused + this x their best answer "
+                         "unit's score (app/answer/unit_rank.py); 0 = the fused order"
+    )
 
 
 class AnswerSettings(BaseModel):

@@ -90,3 +90,11 @@ def test_eval_cv_reports_the_section_weights_in_sample_and_cross_validated(revie
     score = {p: cv[p]["hit@5"] + cv[p]["mrr@10"] for p in ("off", "shipped", "in_sample")}
     assert score["in_sample"] >= max(score["off"], score["shipped"]) - 1e-9
     assert "Section level: in-sample and cross-validated" in (out / "REPORT.md").read_text(encoding="utf-8")
+    urc = data["unit_rank_cv"]
+    assert urc["n"] == 5 and urc["shipped"]["weight"] == settings.retrieval.unit_rank_weight
+    assert len(urc["cross_validated"]["weights_per_fold"]) == 5 and 0.0 in urc["grid"]
+    score = {p: urc[p]["hit@5"] + urc[p]["mrr@10"] for p in ("off", "shipped", "in_sample")}
+    assert score["in_sample"] >= max(score["off"], score["shipped"]) - 1e-9
+    # the re-ordering moves passages within the top 5 only, so hit@5 never changes with the weight
+    assert len({round(v["hit@5"], 6) for v in urc["per_weight"].values()}) == 1
+    assert "Unit re-ordering: in-sample and cross-validated" in (out / "REPORT.md").read_text(encoding="utf-8")

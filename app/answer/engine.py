@@ -47,6 +47,7 @@ from peerqa.app.answer.replies import Filters, abstain, cited_answer, filter_not
 from peerqa.app.answer.rerank import CrossEncoderReranker, Reranker, rerank_top
 from peerqa.app.answer.sentences import DocSentence, SentenceTable
 from peerqa.app.answer.token_match import TokenSpans
+from peerqa.app.answer.unit_rank import reorder
 from peerqa.index.bm25 import tokenize
 from peerqa.index.corpus import MemoryCorpus, RowLookup
 from peerqa.index.embedder import Embedder
@@ -348,18 +349,16 @@ class Engine:
         spans = self.token_spans
 
         def token_score(sentences: list[DocSentence]) -> float | None:
-            if spans is None:
-                return None
-            parts = []
-            for s in sentences:
-                start = self.index.corpus.chunk(s.rows[0]).char_start
-                parts.append((s.rows[0], s.start - start, s.end - start))
-            return spans.score(query_tokens, parts)
+            return spans.sentences_score(query_tokens, sentences) if spans is not None else None
 
         table = found.table or self._table_for(found.passages)
         anchors = self._candidates(found.passages, table)
         scored = score_units(table, anchors, query_vec, analysis, self._terms(question, expanded), shown, self._idf,
                              token_score, a.statement_items)
+        if self.settings.retrieval.unit_rank_weight > 0:  # what the passages can answer reorders them
+            found.passages, scored = reorder(found.passages, scored, self.settings.retrieval.unit_rank_weight,
+                                             a.compose_passages)
+            anchors = self._candidates(found.passages, table)
         if found.coverage == "partial":
             units = choose_units(scored, max_support=min(2, a.max_support), word_budget=a.word_budget)
             if found.detail is not None and units:  # "how many ... today?": the figure the sources give, first

@@ -85,3 +85,12 @@ class TokenSpans:
         w = np.asarray([self.vectors.weight(int(query.ids[i])) for i in keep], dtype="float32")
         total = float(w.sum()) or 1.0
         return float(w @ (q @ tokens.T).max(axis=1) / total)
+
+    def sentences_score(self, query: TokenEmbedding, sentences: list[Any]) -> float | None:
+        """`score` over document sentences (app/answer/sentences.DocSentence), each read in the
+        first chunk that holds it."""
+        parts = []
+        for s in sentences:
+            start = self.chunk_of(s.rows[0]).char_start
+            parts.append((s.rows[0], s.start - start, s.end - start))
+        return self.score(query, parts)

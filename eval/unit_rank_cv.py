@@ -1,0 +1,103 @@
+"""Cross-validation of the unit re-ordering's weight (`retrieval.unit_rank_weight`,
+app/answer/unit_rank.py), in the style of eval/ranking_cv.py: every weight of a grid over the same
+questions, the weight chosen on four fifths of the questions scored on the fifth (the same folds,
+stratified by type), beside weight 0 (the fused order) and the in-sample best.
+
+    peerqa eval --questions eval/questions.jsonl --systems full --cv
+
+The re-ordering happens where the answer's units are scored, so each grid point asks the engine
+itself (`Engine.ask`, k = 10) and reads the passages the answer reports; a follow-up's history
+holds the engine's own earlier answers, built once at the configured weight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from peerqa.app.answer.engine import Engine, QuestionError, Turn
+from peerqa.eval.questions import Question
+from peerqa.eval.ranking_cv import FOLDS, folds, held_out
+from peerqa.eval.rerank_cv import KEYS, figures, values
+from peerqa.eval.scoring import K_MAX
+
+GRID = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
+
+
+@contextmanager
+def _weighted(engine: Engine, weight: float) -> Iterator[Engine]:
+    settings = engine.settings
+    engine.settings = settings.model_copy(
+        update={"retrieval": settings.retrieval.model_copy(update={"unit_rank_weight": weight})})
+    try:
+        yield engine
+    finally:
+        engine.settings = settings
+
+
+def conversations(engine: Engine, questions: Sequence[Question]) -> list[tuple[Question, list[Turn]]]:
+    """The questions with evidence, each with its history (the engine's own earlier answers)."""
+    out = []
+    for q in questions:
+        if not q.evidence:
+            continue
+        history: list[Turn] = []
+        for earlier, _gold in q.context:
+            try:
+                history.append(Turn(earlier, engine.ask(earlier, history=history, k=K_MAX).answer))
+            except QuestionError:
+                history.append(Turn(earlier, ""))
+        out.append((q, history))
+    return out
+
+
+Point = tuple[float]  # one weight (a tuple, as ranking_cv.held_out reports points)
+
+
+def grid_values(engine: Engine, items: Sequence[tuple[Question, list[Turn]]],
+                grid: Sequence[float]) -> dict[Point, np.ndarray]:
+    """(questions, len(KEYS)) arrays for every weight; a refused question scores 0."""
+    out: dict[Point, np.ndarray] = {}
+    for weight in grid:
+        rows = []
+        with _weighted(engine, weight) as at:
+            for q, history in items:
+                try:
+                    texts = [p.chunk.text for p in at.ask(q.question, history=history, k=K_MAX).retrieved]
+                except QuestionError:
+                    texts = []
+                rows.append(values(q, texts))
+        out[(weight,)] = np.asarray(rows, dtype="float64").reshape(len(rows), len(KEYS))
+    return out
+
+
+def choose(table: dict[Point, np.ndarray], mask: np.ndarray) -> Point:
+    """The weight with the best hit@5 + MRR@10 on the masked questions; ties go to the smaller."""
+    return max(sorted(table), key=lambda w: (round(float(table[w][mask, 1].mean() + table[w][mask, 2].mean()), 9),
+                                             -w[0]))
+
+
+def cross_validate(engine: Engine, questions: Sequence[Question],
+                   log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
+    shipped = engine.settings.retrieval.unit_rank_weight
+    grid = sorted(set(GRID) | {shipped})
+    items = conversations(engine, questions)
+    log(f"unit re-ordering cv: {len(items)} questions x {len(grid)} weights")
+    table = grid_values(engine, items, grid)
+    types = np.asarray([q.type for q, _h in items])
+    fold_of = folds(types.tolist())
+    held, per_fold = held_out(table, fold_of, choose, (shipped,))
+    best = choose(table, np.ones(len(items), dtype=bool))
+    return {
+        "n": len(items),
+        "grid": list(grid),
+        "off": figures(table[(0.0,)], types),
+        "shipped": {"weight": shipped, **figures(table[(shipped,)], types)},
+        "in_sample": {"weight": best[0], **figures(table[best], types)},
+        "cross_validated": {"folds": FOLDS, "weights_per_fold": [p[0] for p in per_fold], **figures(held, types)},
+        "per_weight": {f"{w[0]:g}": {k: round(float(v[:, i].mean()), 4) for i, k in enumerate(KEYS)}
+                       for w, v in sorted(table.items())},
+    }
