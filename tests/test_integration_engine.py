@@ -91,6 +91,15 @@ def test_followup_keeps_the_topic(engine):
     assert any("Forensic" in s for s in sections)
 
 
+def test_a_follow_up_that_cannot_stand_alone_is_answered_from_the_last_turn(engine):
+    first = engine.ask("Can peers help people with schizophrenia stick to their medication?")
+    assert not engine.ask("Did the gains last?").citations  # alone: nothing the review could quote
+    answer = engine.ask("Did the gains last?", history=[Turn(first.question, first.answer)])
+    assert answer.citations and not answer.abstained
+    cited = {c.passage.chunk.id for c in first.citations}
+    assert cited & {p.chunk.id for p in answer.retrieved[:5]}  # the conversation's topic, not a new one
+
+
 def test_same_question_same_answer(engine):
     q = "What did the umbrella review find about peer support?"
     assert engine.ask(q).model_dump(exclude={"timings"}) == engine.ask(q).model_dump(exclude={"timings"})

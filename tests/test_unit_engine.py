@@ -64,6 +64,18 @@ def test_followups_fold_in_the_previous_question_and_abbreviations_expand():
     assert not standalone.rewritten
 
 
+def test_a_short_question_the_sources_cannot_answer_alone_may_lean_on_the_last_turn():
+    from peerqa.app.answer.query import could_follow_up
+
+    history = [Turn("Can peers help people with schizophrenia take their medication?", "Adherence improved [1].")]
+    assert not prepare("Did the gains last?", history, {}).rewritten  # read alone first
+    forced = prepare("Did the gains last?", history, {}, force=True)
+    assert forced.rewritten and forced.standalone.startswith("Can peers help") and "Adherence improved" in forced.standalone
+    assert could_follow_up("Did the gains last?")
+    assert not could_follow_up("What training do peer support workers in Irish mental health services receive?")
+    assert not prepare("Did the gains last?", [], {}, force=True).rewritten  # nothing to lean on
+
+
 def test_filters_limit_passages(engine):
     answer = engine.ask("peer support", filters=Filters(section="Findings › Group Topic"))
     assert answer.retrieved

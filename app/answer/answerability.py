@@ -158,6 +158,16 @@ class Answerability:
                 missing.append(f"{m.group(1)} ({year})")
         return list(dict.fromkeys(missing))
 
+    def glossary_for(self, glossary: dict[str, str], question: str) -> dict[str, str]:
+        """The review's glossary, plus what the sources spell an acronym of the question out as."""
+        extra = {}
+        for acronym in self.acronyms(question):
+            if acronym not in glossary and acronym not in self.printed_acronyms:
+                spelled = self.expansion(acronym)
+                if spelled:
+                    extra[acronym] = spelled
+        return {**glossary, **extra} if extra else glossary
+
     def in_sources(self, word: str) -> bool:
         """The word, or a word of the same root ("burnt" ~ "burnout", "German" ~ "Germany"), occurs."""
         stems = tokenize(word)

@@ -22,6 +22,7 @@ from peerqa.app.answer.analysis import QuestionAnalysis, analyse
 from peerqa.app.answer.answerability import Answerability, Thresholds, decide, wordpiece_ranks
 from peerqa.app.answer.aspects import answer_aspects, aspects, cover_question
 from peerqa.app.answer.compose import (
+    MIN_DENSE,
     ScoredUnit,
     add_support,
     choose_units,
@@ -38,6 +39,7 @@ from peerqa.app.answer.query import (
     Turn,
     clean_question,
     content_words,
+    could_follow_up,
     expand,
     is_crisis,
     prepare,
@@ -215,6 +217,11 @@ class Engine:
             return self._evidence(text, prepared.standalone, analysis, query_vec, passages)
 
         found = evidence_for(filters)
+        weak = found.coverage == "none" or found.signals["best"] < MIN_DENSE  # nothing it could quote
+        if weak and history and not prepared.rewritten and could_follow_up(text):
+            # "Did the gains last?": not answerable alone, so read as a follow-up of the last turn
+            prepared, query_vec, query_tokens = self._query(text, history, force=True)
+            found = evidence_for(filters) if prepared.rewritten else found
         t1 = time.perf_counter()
         wider = None
         if filters is not None and filters.active():
@@ -237,10 +244,11 @@ class Engine:
         answer.index_version, answer.settings_hash = meta["index_version"], meta["settings_hash"]
         return answer
 
-    def _query(self, text: str, history: list[Turn]) -> tuple[PreparedQuery, np.ndarray, TokenEmbedding]:
+    def _query(self, text: str, history: list[Turn],
+               force: bool = False) -> tuple[PreparedQuery, np.ndarray, TokenEmbedding]:
         """The engine's query handling: follow-up rewriting, expansion, one embedding."""
         r = self.settings.retrieval
-        prepared = prepare(text, history, self._glossary_for(text), r.expand_queries, r.rewrite_followups)
+        prepared = prepare(text, history, self._glossary_for(text), r.expand_queries, r.rewrite_followups, force)
         with self.lock:  # the model is shared; torch inference is not re-entrant on all builds
             vectors, tokens = self.embedder.embed_with_tokens([prepared.standalone])
         return prepared, vectors[0], tokens[0]
@@ -254,16 +262,8 @@ class Engine:
                              query_vec=query_vec, query_tokens=query_tokens)
 
     def _glossary_for(self, question: str) -> dict[str, str]:
-        """The review's glossary, plus what the sources spell an acronym of the question out as."""
         glossary = self.index.glossary
-        extra = {}
-        if self.answerability is not None:
-            for acronym in self.answerability.acronyms(question):
-                if acronym not in glossary and acronym not in self.answerability.printed_acronyms:
-                    spelled = self.answerability.expansion(acronym)
-                    if spelled:
-                        extra[acronym] = spelled
-        return {**glossary, **extra} if extra else glossary
+        return self.answerability.glossary_for(glossary, question) if self.answerability else glossary
 
     def _llm_answer(self, question: str, standalone: str, passages: list[Passage], extractive: Answer,
                     on_chunk: Callable[[str], None] | None = None) -> Answer:

@@ -67,16 +67,23 @@ def is_followup(question: str) -> bool:
     return len(content_words(question)) <= 1 and len(words) <= 6
 
 
-def rewrite_followup(question: str, history: list[Turn]) -> tuple[str, bool]:
+def could_follow_up(question: str) -> bool:
+    """Short enough to lean on the previous turn ("Did the gains last?"): read as a follow-up when
+    the sources cannot answer it on its own (the engine asks again, `prepare(..., force=True)`)."""
+    return len(question.split()) <= 6 and len(content_words(question)) <= 2
+
+
+def rewrite_followup(question: str, history: list[Turn], force: bool = False) -> tuple[str, bool]:
     """Fold the previous question into a follow-up, so 'And in prisons?' keeps its topic."""
-    if not history or not is_followup(question):
+    if not history or not (force or is_followup(question)):
         return question, False
     previous = history[-1]
-    if content_words(question):
+    if content_words(question) and not force:
         # A follow-up with a topic of its own ("And what about supervision?"): the new topic
         # leads and the previous question only sets the scene.
         return f"{question} {previous.question}".strip(), True
-    # A bare follow-up ("Did the gains last?"): the previous turn carries the whole topic.
+    # A bare follow-up ("Why?"), or one the sources cannot answer alone ("Did the gains last?",
+    # `force`): the previous turn carries the whole topic.
     answer = " ".join(re.sub(r"\[\d+\]", " ", previous.answer).split()[:40])
     return f"{previous.question} {answer} {question}".strip(), True
 
@@ -96,8 +103,8 @@ def expand(text: str, glossary: dict[str, str]) -> list[str]:
 
 
 def prepare(question: str, history: list[Turn], glossary: dict[str, str], use_expansion: bool = True,
-            use_rewrite: bool = True) -> PreparedQuery:
-    standalone, rewritten = rewrite_followup(question, history) if use_rewrite else (question, False)
+            use_rewrite: bool = True, force: bool = False) -> PreparedQuery:
+    standalone, rewritten = rewrite_followup(question, history, force) if use_rewrite else (question, False)
     expansions = expand(standalone, glossary) if use_expansion else []
     expanded = standalone + (" " + " ".join(expansions) if expansions else "")
     return PreparedQuery(question, standalone, expanded, expansions, rewritten)
