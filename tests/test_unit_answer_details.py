@@ -134,3 +134,21 @@ def test_a_web_address_or_a_bare_reference_says_too_little_to_be_shown():
     assert says_little("(Rowe et al., 2017, p. 45).")
     assert not says_little("The toolkit is at www.hse.ie and sets out eight tools for managers, teams and peer workers.")
     assert not says_little("Peer workers were paid.")
+
+
+def test_a_figure_in_a_sentence_that_opens_with_an_anaphor_is_read_with_its_antecedent(settings_factory):
+    from peerqa.app.answer.details import closest_detail
+    from peerqa.app.answer.query import content_words
+    from peerqa.app.answer.units import with_antecedent
+
+    doc = ("Barriers\n\nVandewalle et al. (2016) reviewed how peer workers saw the barriers to implementation. "
+           "They include 18 qualitative studies, and organised the barriers into six categories.\n")
+    table = engine_over_text(settings_factory(), "barriers.txt", doc).table
+    they = _sentence(table, "They include 18")
+    assert with_antecedent(table, they).startswith("Vandewalle et al. (2016) reviewed")
+    assert with_antecedent(table, _sentence(table, "Vandewalle")).startswith("Vandewalle")
+    a = analyse("How many studies did Vandewalle include?")
+    focus = set(tokenize("vandewalle"))
+    assert closest_detail(a, [(they, 0.5)], focus, 0.5)[0] is None  # alone it never names the review
+    assert closest_detail(a, [(they, 0.5)], focus, 0.5, lambda s: with_antecedent(table, s))[0] is they
+    assert "many" not in content_words("How many studies did they include?")

@@ -33,6 +33,7 @@ def test_a_passage_whose_unit_answers_better_moves_up_within_the_top_only():
     # 1.25 + 0.3 x 2.0 = 1.85, then 1.30 + 0.3 = 1.60, then 1.20 + 0.33 = 1.53; the 4th stays below
     assert [p.chunk.text for p in out] == ["passage 1", "passage 0", "passage 2", "passage 3"]
     assert [p.rank for p in out] == [1, 2, 3, 4]
+    assert [round(p.score, 2) for p in out] == [1.85, 1.6, 1.53, 1.1]  # the re-ordered top carries its new score
     # each unit keeps its content score and takes its passage's new rank prior
     by_idx = {u.unit.anchor.idx: u for u in rescored}
     assert by_idx[1].rank == 0 and by_idx[0].rank == 1

@@ -9,6 +9,7 @@ references are removed first, so they never count as the figure or date asked fo
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from peerqa.app.answer.analysis import QuestionAnalysis
 from peerqa.app.answer.sentences import DocSentence
@@ -123,14 +124,15 @@ def detail_near(answer_type: str, text: str, focus_stems: set[str], tokenize, un
 
 
 def closest_detail(analysis: QuestionAnalysis, scored: list[tuple[DocSentence, float]], focus_stems: set[str],
-                   best: float) -> tuple[DocSentence | None, float]:
+                   best: float, read: Callable[[DocSentence], str] = lambda s: s.text) -> tuple[DocSentence | None, float]:
     """The sentence nearest the question (and its cosine) that holds the detail `analysis` asks
-    for beside its focus; (None, 0.0) when none does. `scored`: (sentence, cosine) pairs."""
+    for beside its focus; (None, 0.0) when none does. `scored`: (sentence, cosine) pairs; `read`
+    gives the text a sentence is judged on (with the sentence its anaphor refers back to)."""
     asked = set(tokenize(" ".join(analysis.focus_words)))
     found: DocSentence | None = None
     found_sim = 0.0
     for sent, sim in scored:
-        if sim > found_sim and detail_near(analysis.answer_type, sent.text, focus_stems, tokenize, analysis.unit,
+        if sim > found_sim and detail_near(analysis.answer_type, read(sent), focus_stems, tokenize, analysis.unit,
                                            closest=sim >= best - 0.02, modifiers=asked):
             found, found_sim = sent, sim
     return found, found_sim

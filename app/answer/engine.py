@@ -50,6 +50,7 @@ from peerqa.app.answer.rerank import CrossEncoderReranker, Reranker, rerank_top
 from peerqa.app.answer.sentences import DocSentence, SentenceTable
 from peerqa.app.answer.token_match import TokenSpans
 from peerqa.app.answer.unit_rank import reorder
+from peerqa.app.answer.units import with_antecedent
 from peerqa.index.bm25 import tokenize
 from peerqa.index.corpus import MemoryCorpus, RowLookup
 from peerqa.index.embedder import Embedder
@@ -255,11 +256,9 @@ class Engine:
 
     def passages(self, question: str, history: list[Turn] | None = None, filters: Filters | None = None,
                  k: int | None = None) -> list[Passage]:
-        """The passages `ask` retrieves for this question (the LangChain retriever's path)."""
-        text = clean_question(question, self.settings.answer.max_question_chars)
-        prepared, query_vec, query_tokens = self._query(text, history or [])
-        return self.retrieve(prepared.expanded, prepared.standalone, k or self.settings.retrieval.k, filters,
-                             query_vec=query_vec, query_tokens=query_tokens)
+        """The passages `ask` retrieves for this question (the LangChain retriever's path), in the
+        order the answer reports them (its top 5 re-ordered by their units: app/answer/unit_rank.py)."""
+        return self.ask(question, history=history, filters=filters, k=k).retrieved
 
     def _glossary_for(self, question: str) -> dict[str, str]:
         glossary = self.index.glossary
@@ -307,7 +306,8 @@ class Engine:
         sims = [(sent, table.similarity(sent, query_vec)) for sent, _rank in self._candidates(passages, table)]
         scored = [(sent, sim) for sent, sim in sims if sim is not None]
         best = max([best] + [sim for _s, sim in scored])
-        detail, detail_best = closest_detail(analysis, scored, focus_stems, best) if analysis.asks_detail else (None, 0.0)
+        detail, detail_best = closest_detail(analysis, scored, focus_stems, best,
+                                             lambda s: with_antecedent(table, s)) if analysis.asks_detail else (None, 0.0)
         checker = self.answerability
         missing = checker.missing_terms(question) if checker else []
         names = checker.missing_names(question) if checker else []

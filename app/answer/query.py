@@ -19,7 +19,7 @@ _CONTENT = re.compile(r"[A-Za-z][A-Za-z+&'-]{2,}")
 _QUESTION_WORDS = {
     "what", "which", "who", "when", "where", "why", "how", "does", "do", "did", "is", "are", "was", "were", "can",
     "could", "should", "would", "the", "and", "for", "about", "review", "say", "says", "tell", "me", "any",
-    "there", "peer", "support", "work", "workers", "worker", "psw", "psws", "evidence", "in", "of",
+    "there", "peer", "support", "work", "workers", "worker", "psw", "psws", "evidence", "in", "of", "many", "much",
 }
 
 

@@ -23,7 +23,8 @@ def reorder(passages: list[Passage], scored: list[ScoredUnit], weight: float,
             depth: int) -> tuple[list[Passage], list[ScoredUnit]]:
     """The top `depth` passages re-sorted by fused score + `weight` x their best unit's content
     (a passage with no unit takes the lowest content among them; ties keep the fused order), their
-    ranks renumbered, and the units re-scored with the new ranks, best first."""
+    ranks renumbered and scores set to that sum, and the units re-scored with the new ranks, best
+    first."""
     top = passages[:depth]
     if weight <= 0 or len(top) < 2 or not scored:
         return passages, scored
@@ -37,6 +38,8 @@ def reorder(passages: list[Passage], scored: list[ScoredUnit], weight: float,
     combined = [p.score + weight * best.get(i, floor) for i, p in enumerate(top)]
     order = sorted(range(len(top)), key=lambda i: (-combined[i], i))
     new_rank = {old: new for new, old in enumerate(order)}
+    for i, p in enumerate(top):
+        p.score = round(combined[i], 6)  # the score the order follows (as app/answer/rerank.py does)
     out = [top[i] for i in order] + passages[len(top):]
     for i, p in enumerate(out):
         p.rank = i + 1

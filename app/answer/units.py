@@ -58,6 +58,13 @@ def says_little(text: str) -> bool:
     return bool(_URL.search(text)) and len(_URL.sub(" ", text).split()) < 8
 
 
+def with_antecedent(table: SentenceTable, sent: DocSentence) -> str:
+    """The sentence's text, after the one before it when it opens with an anaphor ("They include
+    18 qualitative studies" is read with the sentence that names the review)."""
+    prev = table.neighbour(sent, -1) if opens_with_anaphor(sent.text) else None
+    return f"{prev.text} {sent.text}" if prev is not None and prev.role != "item" else sent.text
+
+
 def quotes_balanced(text: str) -> bool:
     return text.count("“") == text.count("”") and text.count('"') % 2 == 0
 
