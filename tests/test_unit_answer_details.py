@@ -4,6 +4,8 @@ best (a small text source with the fake embedder, no model)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -47,8 +49,13 @@ def test_a_list_item_that_states_a_fact_reads_as_that_sentence(table):
     # the opening quote mark of a quotation that runs on over the list is not shown with it
     since = as_statement(_sentence(table, "Since 2017"))
     assert since is not None and since.text.startswith("Since 2017") and "“" not in since.text
-    # a phrase needs its lead-in
+    # a phrase needs its lead-in, and a line of names and titles says nothing alone
     assert as_statement(_sentence(table, "Working groups")) is None
+    names = dataclasses.replace(grade, text="- Ciara Glynn, Peer Support Worker, North Dublin and Lecturer, Recovery College.")
+    assert as_statement(names) is None
+    from peerqa.app.answer.units import is_name_line
+
+    assert is_name_line(names.text) and not is_name_line(grade.text)
 
 
 def test_the_item_is_a_unit_alone_for_a_fact_question_but_not_for_a_list_question(table):

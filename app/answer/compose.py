@@ -23,6 +23,7 @@ from peerqa.app.answer.units import (
     as_statement,
     build_unit,
     cites_a_study,
+    is_name_line,
     is_unfinished_lead_in,
     item_body,
     opens_with_anaphor,
@@ -120,12 +121,14 @@ def score_units(table: SentenceTable, anchors: list[tuple[DocSentence, int]], qu
             key = frozenset(unit.ids)
             if key in bad:
                 continue
-            if says_little(unit.text) or is_unfinished_lead_in(unit.sentences[-1].text) \
+            alone = len(unit.sentences) == 1 and unit.sentences[0].role == "item"
+            if says_little(unit.text) or (alone and is_name_line(unit.text)) \
+                    or is_unfinished_lead_in(unit.sentences[-1].text) \
                     or not quotes_balanced(unit.text) \
                     or (shown and any(normalised(s.text) in shown for s in unit.sentences)):
                 # too short (a bare "(Rowe et al., 2017, p. 45)." after a quotation says nothing), a
-                # lead-in whose list is not in the index, a quotation cut open, or (in a
-                # follow-up) something the conversation already showed
+                # list item of names and titles alone, a lead-in whose list is not in the index, a
+                # quotation cut open, or (in a follow-up) something the conversation already showed
                 bad.add(key)
                 continue
             dense = _unit_dense(table, unit, query_vec)

@@ -72,6 +72,12 @@ def quotes_balanced(text: str) -> bool:
 _STATEMENT = re.compile(r"^[A-Z][^:]{40,}[.!]$")
 
 
+def is_name_line(text: str) -> bool:
+    """Names and titles, not a statement ("- Ciara Glynn, Peer Support Worker, North Dublin and
+    Lecturer, ... Recovery College."): fewer than three words of four letters that start lower-case."""
+    return len(re.findall(r"(?<![\w'-])[a-z][a-z'-]{3,}", text)) < 3
+
+
 def as_statement(item: DocSentence) -> DocSentence | None:
     """A list item that is a sentence in its own right ("- In 2022, MHER secured a specific grade
     code for ..."), read as that sentence: no list marker, no opening quote mark of a quotation that
@@ -79,7 +85,7 @@ def as_statement(item: DocSentence) -> DocSentence | None:
     text = ITEM_START.sub("", item.text.strip())
     if text[:1] in "“\"" and not quotes_balanced(text):
         text = text[1:]
-    if not (_STATEMENT.match(text) and len(text.split()) >= 8 and quotes_balanced(text)):
+    if not (_STATEMENT.match(text) and len(text.split()) >= 8 and quotes_balanced(text)) or is_name_line(text):
         return None
     return replace(item, text=text, role="sentence", start=item.end - len(text))
 
