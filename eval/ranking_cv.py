@@ -40,18 +40,24 @@ class Prepared:
     tokens: Any
 
 
+def history_of(engine: Engine, q: Question) -> list[Turn]:
+    """A follow-up's conversation: its context questions, each answered by `engine` in turn."""
+    history: list[Turn] = []
+    for earlier, _gold in q.context:
+        try:
+            history.append(Turn(earlier, engine.ask(earlier, history=history, k=K_MAX).answer))
+        except QuestionError:
+            history.append(Turn(earlier, ""))
+    return history
+
+
 def prepare_all(engine: Engine, questions: Sequence[Question]) -> list[Prepared]:
     r = engine.settings.retrieval
     out = []
     for q in questions:
         if not q.evidence:
             continue
-        history: list[Turn] = []
-        for earlier, _gold in q.context:
-            try:
-                history.append(Turn(earlier, engine.ask(earlier, history=history, k=K_MAX).answer))
-            except QuestionError:
-                history.append(Turn(earlier, ""))
+        history = history_of(engine, q)
         try:
             text = clean_question(q.question, engine.settings.answer.max_question_chars)
         except QuestionError:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -151,18 +152,29 @@ def calibration_section(cal: dict[str, Any]) -> list[str]:
     ]
 
 
+def _cv_rows(cv: dict[str, Any], off: str, cells: Callable[[dict[str, Any], dict[str, Any]], list[str]]) -> list[list[str]]:
+    """The four rows of a cross-validation table (off, as configured, best in-sample, held out),
+    each its label and `cells(part, synthesis part)`."""
+    labels = (("off", off), ("shipped", "as configured"), ("in_sample", "best, in-sample"),
+              ("cross_validated", f"chosen on 4/5, scored on 1/5 ({cv['cross_validated']['folds']} folds)"))
+    return [[label, *cells(cv[name], cv[name]["by_type"].get("synthesis", {}))] for name, label in labels]
+
+
+def _ranked_cells(part: dict[str, Any], syn: dict[str, Any], shown: str) -> list[str]:
+    return [fmt(part["hit@1"]), fmt(part["hit@5"]), fmt(part["mrr@10"]), fmt(part["recall@5"]), fmt(syn.get("hit@5")),
+            shown]
+
+
 def ranking_cv_section(cv: dict[str, Any]) -> list[str]:
     """The section level's weights: off, as shipped, best in-sample, and 5-fold cross-validated."""
-    rows = []
-    for name, label in (("off", "off (0, 0)"), ("shipped", "as configured"), ("in_sample", "best, in-sample"),
-                        ("cross_validated", f"chosen on 4/5, scored on 1/5 ({cv['cross_validated']['folds']} folds)")):
-        part = cv[name]
-        syn = part["by_type"].get("synthesis", {})
+    def cells(part: dict[str, Any], syn: dict[str, Any]) -> list[str]:
         w = part.get("weights")
         shown = f"heading {w[0]:g}, best-of {w[1]:g}" if w else \
             "; ".join(f"({h:g}, {b:g})" for h, b in part.get("weights_per_fold", []))
-        rows.append([label, fmt(part["hit@5"]), fmt(part["mrr@10"]), fmt(part["recall@5"]),
-                     fmt(syn.get("hit@5")), fmt(syn.get("recall@5")), shown])
+        return [fmt(part["hit@5"]), fmt(part["mrr@10"]), fmt(part["recall@5"]), fmt(syn.get("hit@5")),
+                fmt(syn.get("recall@5")), shown]
+
+    rows = _cv_rows(cv, "off (0, 0)", cells)
     return [
         "### Section level: in-sample and cross-validated (`full`, retrieval only)",
         "",
@@ -179,15 +191,10 @@ def ranking_cv_section(cv: dict[str, Any]) -> list[str]:
 def unit_rank_cv_section(cv: dict[str, Any]) -> list[str]:
     """The unit re-ordering's weight: off (the fused order), as configured, best in-sample, and
     5-fold cross-validated (eval/unit_rank_cv.py)."""
-    rows = []
-    for name, label in (("off", "off (weight 0)"), ("shipped", "as configured"), ("in_sample", "best, in-sample"),
-                        ("cross_validated", f"chosen on 4/5, scored on 1/5 ({cv['cross_validated']['folds']} folds)")):
-        part = cv[name]
-        syn = part["by_type"].get("synthesis", {})
-        shown = f"{part['weight']:g}" if "weight" in part else \
-            "; ".join(f"{w:g}" for w in part.get("weights_per_fold", []))
-        rows.append([label, fmt(part["hit@1"]), fmt(part["hit@5"]), fmt(part["mrr@10"]), fmt(part["recall@5"]),
-                     fmt(syn.get("hit@5")), shown])
+    def shown(part: dict[str, Any]) -> str:
+        return f"{part['weight']:g}" if "weight" in part else "; ".join(f"{w:g}" for w in part.get("weights_per_fold", []))
+
+    rows = _cv_rows(cv, "off (weight 0)", lambda part, syn: _ranked_cells(part, syn, shown(part)))
     return [
         "### Unit re-ordering: in-sample and cross-validated (`full`)",
         "",
@@ -204,16 +211,12 @@ def unit_rank_cv_section(cv: dict[str, Any]) -> list[str]:
 def reranker_cv_section(cv: dict[str, Any]) -> list[str]:
     """The re-ranker's weight and depth: off (the fused order), as configured, best in-sample, and
     5-fold cross-validated (eval/rerank_cv.py)."""
-    rows = []
-    for name, label in (("off", "off (weight 0)"), ("shipped", "as configured"), ("in_sample", "best, in-sample"),
-                        ("cross_validated", f"chosen on 4/5, scored on 1/5 ({cv['cross_validated']['folds']} folds)")):
-        part = cv[name]
-        syn = part["by_type"].get("synthesis", {})
+    def shown(part: dict[str, Any]) -> str:
         point = part.get("point")
-        shown = f"{point[0]:g} over the top {point[1]}" if point else \
+        return f"{point[0]:g} over the top {point[1]}" if point else \
             "; ".join(f"({w:g}, {d})" for w, d in part.get("points_per_fold", []))
-        rows.append([label, fmt(part["hit@1"]), fmt(part["hit@5"]), fmt(part["mrr@10"]), fmt(part["recall@5"]),
-                     fmt(syn.get("hit@5")), shown])
+
+    rows = _cv_rows(cv, "off (weight 0)", lambda part, syn: _ranked_cells(part, syn, shown(part)))
     return [
         "### Re-ranker: in-sample and cross-validated (`reranked`, retrieval only)",
         "",

@@ -20,7 +20,7 @@ import numpy as np
 
 from peerqa.app.answer.engine import Engine, QuestionError, Turn
 from peerqa.eval.questions import Question
-from peerqa.eval.ranking_cv import FOLDS, folds, held_out
+from peerqa.eval.ranking_cv import FOLDS, folds, held_out, history_of
 from peerqa.eval.rerank_cv import KEYS, figures, values
 from peerqa.eval.scoring import K_MAX
 
@@ -40,18 +40,7 @@ def _weighted(engine: Engine, weight: float) -> Iterator[Engine]:
 
 def conversations(engine: Engine, questions: Sequence[Question]) -> list[tuple[Question, list[Turn]]]:
     """The questions with evidence, each with its history (the engine's own earlier answers)."""
-    out = []
-    for q in questions:
-        if not q.evidence:
-            continue
-        history: list[Turn] = []
-        for earlier, _gold in q.context:
-            try:
-                history.append(Turn(earlier, engine.ask(earlier, history=history, k=K_MAX).answer))
-            except QuestionError:
-                history.append(Turn(earlier, ""))
-        out.append((q, history))
-    return out
+    return [(q, history_of(engine, q)) for q in questions if q.evidence]
 
 
 Point = tuple[float]  # one weight (a tuple, as ranking_cv.held_out reports points)
