@@ -127,3 +127,21 @@ def test_a_missing_reranker_folder_is_a_clear_error(engine):
     )
     with pytest.raises(FileNotFoundError, match="PEERQA_RETRIEVAL__RERANKER"):
         Engine(settings, engine.index, engine.embedder)
+
+
+def test_the_top_passages_are_reordered_by_their_units_except_in_a_follow_up(engine, monkeypatch):
+    import peerqa.app.answer.engine as engine_module
+
+    calls: list[int] = []
+    real = engine_module.reorder
+
+    def spy(passages, scored, weight, depth):  # type: ignore[no-untyped-def]
+        calls.append(len(passages))
+        return real(passages, scored, weight, depth)
+
+    monkeypatch.setattr(engine_module, "reorder", spy)
+    first = engine.ask("How does forensic peer support help people leaving prison?")
+    assert calls and first.citations
+    calls.clear()
+    engine.ask("And what challenges did they face?", history=[Turn(first.question, first.answer)])
+    assert calls == []  # its shown units are left out of the scoring, so the order stays as retrieved

@@ -355,7 +355,9 @@ class Engine:
         anchors = self._candidates(found.passages, table)
         scored = score_units(table, anchors, query_vec, analysis, self._terms(question, expanded), shown, self._idf,
                              token_score, a.statement_items)
-        if self.settings.retrieval.unit_rank_weight > 0:  # what the passages can answer reorders them
+        # What the passages can answer reorders them; not in a follow-up, whose shown units are left
+        # out of `scored`, so the passage the conversation is about would look empty and sink.
+        if self.settings.retrieval.unit_rank_weight > 0 and not history:
             found.passages, scored = reorder(found.passages, scored, self.settings.retrieval.unit_rank_weight,
                                              a.compose_passages)
             anchors = self._candidates(found.passages, table)
