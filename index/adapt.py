@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from peerqa.index.embedder import model_dir
 from peerqa.index.store import LoadedIndex
@@ -125,20 +126,33 @@ def corpus_key(index: LoadedIndex, base: ModelSettings, cfg: AdaptSettings) -> s
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def finished(folder: Path, done: str) -> dict[str, object] | None:
+    """The training record of a finished run in `folder` (its `done` file, written last), else None."""
+    record = folder / done
+    return json.loads(record.read_text(encoding="utf-8")) if record.exists() else None
+
+
+def seeded_torch(seed: int) -> Any:
+    """torch, imported offline (no model download), with Python's and torch's generators seeded."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+
+    random.seed(seed)
+    torch.manual_seed(seed)
+    return torch
+
+
 def train(index: LoadedIndex, base: ModelSettings, out_root: Path, cfg: AdaptSettings | None = None,
           log: Callable[[str], None] = lambda _m: None) -> tuple[Path, dict[str, object]]:
     """Fine-tune (or reuse) the adapted model for this corpus; returns its folder and its record."""
     cfg = cfg or AdaptSettings()
     folder = out_root / corpus_key(index, base, cfg)
-    if (folder / DONE).exists():
-        return folder, json.loads((folder / DONE).read_text(encoding="utf-8"))
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import torch
+    if (earlier := finished(folder, DONE)) is not None:
+        return folder, earlier
+    t0 = time.perf_counter()
+    torch = seeded_torch(cfg.seed)
     from sentence_transformers import SentenceTransformer
 
-    t0 = time.perf_counter()
-    random.seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
     pairs = build_pairs(index, cfg)
     model = SentenceTransformer(str(model_dir(base)), device="cpu", local_files_only=True)
     model.max_seq_length = cfg.max_tokens

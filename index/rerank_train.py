@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from peerqa.index.adapt import AdaptSettings, Pair, build_pairs, corpus_key
+from peerqa.index.adapt import AdaptSettings, Pair, build_pairs, corpus_key, finished, seeded_torch
 from peerqa.index.bm25 import tokenize
 from peerqa.index.embedder import Embedder, model_dir
 from peerqa.index.store import LoadedIndex
@@ -166,16 +166,13 @@ def train(index: LoadedIndex, base: ModelSettings, out_root: Path, cfg: RerankTr
     `embedder` (the index's own) adds dense hard negatives to the BM25 ones."""
     cfg = cfg or RerankTrainSettings()
     folder = out_root / folder_key(index, base, cfg)
-    if (folder / DONE).exists():
-        return folder, json.loads((folder / DONE).read_text(encoding="utf-8"))
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import torch
+    if (earlier := finished(folder, DONE)) is not None:
+        return folder, earlier
+    t0 = time.perf_counter()
+    torch = seeded_torch(cfg.seed)  # the seed fixes the random head's initial weights, and dropout
     from sentence_transformers import CrossEncoder
 
-    t0 = time.perf_counter()
     torch.set_num_threads(min(2, os.cpu_count() or 1))
-    random.seed(cfg.seed)
-    torch.manual_seed(cfg.seed)  # the random head's initial weights, and dropout
     pair_cfg = AdaptSettings(seed=cfg.seed, max_pairs=cfg.max_pairs, cloze_per_passage=cfg.cloze_per_passage)
     pairs = build_pairs(index, pair_cfg)
     examples = mine_examples(index, pairs, cfg, embedder)
