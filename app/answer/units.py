@@ -42,9 +42,13 @@ def opens_with_anaphor(text: str) -> bool:
 _PARENS = re.compile(r"\([^()]*\)")
 
 
+def _words_outside_parentheses(text: str) -> int:
+    return len(_PARENS.sub(" ", text).split())
+
+
 def is_bare_citation(text: str) -> bool:
     """A sentence that is only a parenthesised reference ("(Rowe et al., 2017, p. 45).")."""
-    return len(_PARENS.sub(" ", text).split()) < 4 and "(" in text
+    return "(" in text and _words_outside_parentheses(text) < 4
 
 
 _URL = re.compile(r"<?(?:https?://|www\.)\S*|\S+\.(?:org|com|net|gov|edu|ie|uk|int)(?:/\S*)?>?", re.I)
@@ -53,7 +57,7 @@ _URL = re.compile(r"<?(?:https?://|www\.)\S*|\S+\.(?:org|com|net|gov|edu|ie|uk|i
 def says_little(text: str) -> bool:
     """A sentence that tells the reader nothing by itself: a bare reference ("(Rowe et al., 2017,
     p. 45).") or a web address with a few words round it ("It is available online at: www....")."""
-    if len(_PARENS.sub(" ", text).split()) < 4:
+    if _words_outside_parentheses(text) < 4:
         return True
     return bool(_URL.search(text)) and len(_URL.sub(" ", text).split()) < 8
 
