@@ -1,7 +1,10 @@
 """Sentence-aware chunking inside section boundaries, bounded in word pieces.
 
 The bound covers what gets embedded (section header + passage), so the model reads every
-chunk in full. A sentence is split only when it alone exceeds the bound; tables stay whole
+chunk in full. A passage that opens inside a list also embeds the list's lead-in ("Stratford et al.
+(2019) ... identified the guiding values of mental health peer support as:"): without it the items
+say what they are but not whose list it is. The lead-in may use `lead_in_tokens` word pieces past
+the bound (the model reads 256), never the passage's own room, so the passages stay as they were. A sentence is split only when it alone exceeds the bound; tables stay whole
 unless they alone exceed it, in which case they are split by rows with the caption repeated.
 """
 
@@ -20,6 +23,7 @@ from peerqa.records import SECTION_SEP, Chunk
 from peerqa.settings import ChunkingSettings
 
 TokenCounter = Callable[[str], int]
+LEAD_MIN_WORDS = 8  # a shorter lead-in ("These include:") takes the sentence before it too
 
 
 @dataclass
@@ -125,9 +129,38 @@ def chunk_document(
                 groups.append(current)
         # The floor on chunk size: fragments join a neighbour or are dropped as noise (ingest/budget.py).
         groups = merge_fragments(groups, lambda g: doc.text[g[0].start : g[-1].end], budget, settings.min_chunk_words)
+        position = {id(u): n for n, u in enumerate(units)}
         for group in groups:
-            chunks.append(_make_chunk(doc, group, source_id, source_path, header, settings, count_tokens))
+            lead = list_lead_in(doc.text, units, position[id(group[0])]) if settings.lead_in_tokens else ""
+            chunks.append(_make_chunk(doc, group, source_id, source_path, header, settings, count_tokens, lead))
     return chunks
+
+
+def lead_in_of(chunk: Chunk) -> str:
+    """The list lead-in a chunk embeds before its text (see `list_lead_in`), or ""."""
+    prefix = chunk.embed_text[: len(chunk.embed_text) - len(chunk.text)] if chunk.embed_text.endswith(chunk.text) else ""
+    header = header_for(chunk.section_path)
+    return prefix[len(header):].strip() if prefix.startswith(header) else prefix.strip()
+
+
+def list_lead_in(doc_text: str, units: list[_Unit], first: int) -> str:
+    """The sentence that introduces the list a group opens inside, the group starting at
+    `units[first]` (the sentence ends with a colon and stands right before the list's first item),
+    with the sentence before it when it is short ("These include:"); empty when the group does not
+    open on a list item."""
+    if units[first].block.kind != "item":
+        return ""
+    j = first - 1
+    while j >= 0 and units[j].block.kind == "item":
+        j -= 1
+    if j < 0 or units[j].block.kind != "para":
+        return ""
+    lead = doc_text[units[j].start : units[j].end].strip()
+    if not lead.endswith(":"):
+        return ""
+    if len(lead.split()) < LEAD_MIN_WORDS and j > 0 and units[j - 1].block is units[j].block:
+        lead = doc_text[units[j - 1].start : units[j].end].strip()
+    return lead
 
 
 def _make_chunk(
@@ -138,6 +171,7 @@ def _make_chunk(
     header: str,
     settings: ChunkingSettings,
     count_tokens: TokenCounter,
+    lead: str = "",
 ) -> Chunk:
     start, end = group[0].start, group[-1].end
     text = doc.text[start:end]
@@ -148,6 +182,11 @@ def _make_chunk(
         end = group[-1].end
         text = doc.text[start:end]
         embed_text = header + text
+    for part in (lead, lead.rsplit(". ", 1)[-1]) if lead else ():
+        # the lead-in uses the room between the bound and the model's window, never the passage's
+        if count_tokens(header + part + "\n" + text) <= settings.max_tokens + settings.lead_in_tokens - 2:
+            embed_text = header + part + "\n" + text
+            break
     first, last = group[0].block, group[-1].block
     page_start = first.page_at(start - first.start)
     kind = "table" if all(u.table for u in group) else "body"

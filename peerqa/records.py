@@ -74,7 +74,8 @@ class Chunk(BaseModel):
     char_start: int = Field(description="start offset in the source's normalised text")
     char_end: int = Field(description="end offset (exclusive) in the source's normalised text")
     text: str = Field(description="the passage text as it reads in the source")
-    embed_text: str = Field(description="what gets embedded: a section header plus the text")
+    embed_text: str = Field(description="what gets embedded: a section header (and, for a chunk that opens inside a "
+                            "list, the list's lead-in) plus the text")
     kind: str = Field("body", description="body, table, or front matter")
     cites: list[str] = Field(default_factory=list, description="ids of reference entries cited in the text")
     citations_found: int = Field(0, description="in-text citations seen in the text (resolved or not)")

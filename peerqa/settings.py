@@ -27,7 +27,7 @@ SHIPPED_QUESTIONS = PACKAGE_DIR / "eval" / "questions.jsonl"
 BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
 BUNDLED_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 # Bump when chunking or structure code changes what chunks come out, so old indexes are rebuilt.
-PIPELINE_VERSION = "6"
+PIPELINE_VERSION = "7"
 
 
 class ModelSettings(BaseModel):
@@ -48,6 +48,10 @@ class ChunkingSettings(BaseModel):
     min_tokens: int = Field(60, description="a section's tail shorter than this joins the previous chunk")
     overlap_sentences: int = Field(1, description="sentences repeated at the start of the next chunk")
     header: bool = Field(True, description="prepend the section path to the embedded text")
+    lead_in_tokens: int = Field(
+        32, ge=0, description="a passage that opens inside a list also embeds the list's lead-in sentence when it "
+        "fits in this many word pieces past max_tokens (max_tokens + this stays within the model's 256); 0 = off",
+    )
     min_chunk_words: int = Field(
         3,
         description="the floor on chunk size: a chunk with fewer words (and under 6 letters a word) is a "
@@ -215,6 +219,18 @@ class Settings(BaseSettings):
                 merged.update(llm.model_dump(exclude_unset=True))
             data = {**data, "llm": merged}
         return data
+
+    @model_validator(mode="after")
+    def _embedded_text_fits_the_model(self) -> Settings:
+        """A list's lead-in is embedded past the chunk bound: both together must fit what the model
+        reads, or the passage's own end would be cut off unseen."""
+        if self.chunking.max_tokens + self.chunking.lead_in_tokens > self.model.max_tokens:
+            raise ValueError(
+                f"chunking.max_tokens ({self.chunking.max_tokens}) + chunking.lead_in_tokens "
+                f"({self.chunking.lead_in_tokens}) exceed model.max_tokens ({self.model.max_tokens}): "
+                "lower one of the first two"
+            )
+        return self
 
     @model_validator(mode="after")
     def _under_home(self) -> Settings:

@@ -226,3 +226,50 @@ def test_a_line_that_stops_on_an_abbreviation_does_not_end_its_paragraph():
     blocks = _blocks_from_lines(lines, [1, 1, 1, 1], "body", ["Guidance"], "pdf")
     assert "St. George's, University of London) produced a toolkit." in blocks[0].text
     assert blocks[-1].text == "A new paragraph starts here." and len(blocks) == 2
+
+
+def _list_doc(tmp_path: Path, lead: str):
+    items = "\n\n".join(f"- Value number {i} means treating every person with respect and care." for i in range(12))
+    text = MINI_DOC.replace("Findings are below.", f"Findings are below. {lead}\n\n{items}\n\nThat ends the list.")
+    return _doc(tmp_path, text)
+
+
+def test_a_passage_that_opens_inside_a_list_embeds_the_lists_lead_in(tmp_path):
+    from peerqa.index.builder import bm25_text
+    from peerqa.ingest.chunking import lead_in_of
+
+    lead = "Stratford and colleagues, writing the international charter, identified these guiding values:"
+    doc = _list_doc(tmp_path, lead)
+    with_lead = chunk_document(doc, "src", "mini.txt", ChunkingSettings(max_tokens=60), fake_count_tokens)
+    without = chunk_document(doc, "src", "mini.txt", ChunkingSettings(max_tokens=60, lead_in_tokens=0),
+                             fake_count_tokens)
+    # the passages themselves (text, spans, ids) are the same either way: only what is embedded differs
+    assert [(c.id, c.text) for c in with_lead] == [(c.id, c.text) for c in without]
+    inside = [c for c in with_lead if c.section_path == ["Findings"] and c.text.startswith("- Value number")]
+    assert len(inside) >= 2, "the list should span several passages at this bound"
+    for c in inside:
+        assert lead_in_of(c) == lead and lead not in c.text
+        assert c.embed_text.endswith(c.text) and lead in bm25_text(c)
+        assert fake_count_tokens(c.embed_text) + 2 <= 60 + ChunkingSettings().lead_in_tokens
+        assert doc.text[c.char_start : c.char_end] == c.text
+    assert all(lead_in_of(c) == "" and bm25_text(c) == f"{c.text} {' › '.join(c.section_path)}" for c in without)
+    # a passage that does not open on an item embeds no lead-in, even inside the list's section
+    first = next(c for c in with_lead if c.section_path == ["Findings"])
+    assert first.text.startswith("Findings are below.") and lead_in_of(first) == ""
+
+
+def test_a_short_lead_in_takes_the_sentence_before_it(tmp_path):
+    from peerqa.ingest.chunking import lead_in_of
+
+    doc = _list_doc(tmp_path, "Christie (2016) summed up what peer supporters do in services. These include:")
+    chunks = chunk_document(doc, "src", "mini.txt", ChunkingSettings(max_tokens=60), fake_count_tokens)
+    leads = {lead_in_of(c) for c in chunks if c.text.startswith("- Value number")}
+    assert leads == {"Christie (2016) summed up what peer supporters do in services. These include:"}
+
+
+def test_settings_refuse_a_lead_in_the_model_could_not_read():
+    from peerqa.settings import Settings
+
+    with pytest.raises(ValueError, match="lead_in_tokens"):
+        Settings(chunking={"max_tokens": 240, "lead_in_tokens": 32})
+    assert Settings(chunking={"max_tokens": 240, "lead_in_tokens": 16}).chunking.lead_in_tokens == 16
