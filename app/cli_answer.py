@@ -105,16 +105,22 @@ def page_label(pages: list[int]) -> str:
 
 
 def answer_lines(answer: Answer) -> list[str]:
-    """The answer as a reader sees it: a list's items on lines of their own under their lead-in."""
+    """The answer as a reader sees it: a list's items on lines of their own under their lead-in,
+    each with its later sentences."""
     if not answer.sentences or not answer.citations:
         return [answer.answer]
     lines: list[str] = []
+    in_item = False  # an item's later sentences stay on its line
     for s in answer.sentences:
         marks = "".join(f" [{n}]" for n in s.citations)
-        if s.role == "item":
+        if in_item and s.continues:
+            lines[-1] += f" {s.text}{marks}"
+        elif s.role == "item":
             lines.append(f"    {s.text.lstrip('-•* ')}{marks}")
+            in_item = True
         else:
             lines.append(f"{s.text}{marks}")
+            in_item = False
     return lines
 
 

@@ -141,6 +141,10 @@ class AnswerSentence(BaseModel):
         "sentence", description="sentence, lead_in (introduces a list), item (a list item) or notice (the engine's words)"
     )
     unit: int = Field(0, description="which answer unit the sentence belongs to (0 is the lead unit; -1 for a notice)")
+    continues: bool = Field(
+        False, description="it runs on from the sentence before it, in the same paragraph of the source (a list "
+        "item's later sentences)"
+    )
 
 
 class Answer(BaseModel):

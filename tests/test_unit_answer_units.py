@@ -363,3 +363,47 @@ def test_a_sentence_that_announces_a_number_of_themes_takes_them(settings_factor
     # a sentence that names its things itself announces nothing
     named = build_unit(table, frame)
     assert with_counted(table, named) is named
+
+
+CHARTER = ("Values\n\nStratford et al. (2019) identified the guiding values of mental health peer support as:\n\n"
+           "- “Equity. Peer supporters view the people they support as their equals.\n\n"
+           "- Hope. Peer supporters instil hope in others.\n\n"
+           "- Trust. Peer supporters keep what they are told safe.\n\n"
+           "- Shared Responsibility. Peer support is based on shared effort. "
+           "Peers share the responsibility for recovery.” (p. 630).\n\n"
+           "Later work built on these values.\n")
+
+
+def test_an_items_quotation_that_runs_on_over_the_list_takes_no_sentence_of_that_item(settings_factory):
+    table = engine_over_text(settings_factory(), "charter.txt", CHARTER).table
+    lead = next(s for s in table.sentences if s.text.endswith("peer support as:"))
+    texts = [s.text for s in build_unit(table, lead).sentences]
+    # the quotation opened at "Equity" closes only at the end of the list: Equity's second sentence does
+    # not close it, so it is not taken as part of the item; the closing sentences are
+    assert "Peer supporters view the people they support as their equals." not in texts
+    assert [t for t in texts if t.startswith("- ")] == ["- “Equity.", "- Hope.", "- Trust.", "- Shared Responsibility."]
+    assert texts[-1].endswith("(p. 630).") and quotes_balanced(" ".join(texts))
+
+
+def test_an_items_later_sentences_stay_in_its_bullet(settings_factory):
+    from peerqa.app.answer.compose import ScoredUnit
+    from peerqa.app.answer.replies import cited_answer
+    from peerqa.app.cli_answer import answer_lines
+    from peerqa.app.ui.chat import answer_markdown
+
+    eng = engine_over_text(settings_factory(), "charter.txt", CHARTER)
+    table = eng.table
+    lead = next(s for s in table.sentences if s.text.endswith("peer support as:"))
+    later = next(s for s in table.sentences if s.text.startswith("Later work"))
+    units = [ScoredUnit(build_unit(table, lead), 1.0, 0.5, 0), ScoredUnit(build_unit(table, later), 0.5, 0.4, 0)]
+    answer = cited_answer("What values?", units, [], eng.index.corpus, eng.row_of, eng.index.references)
+    runs_on = [s.text for s in answer.sentences if s.continues]
+    assert runs_on == ["Peer support is based on shared effort.", "Peers share the responsibility for recovery.” (p. 630)."]
+    assert not any(s.continues for s in answer.sentences if s.role == "item" or s.unit == 1)
+    md = answer_markdown(answer).split("\n")
+    assert len(md) == 1 + 4 + 1  # the lead-in, four items, the other unit's sentence
+    assert md[4].startswith("    - Shared Responsibility") and "Peers share the responsibility" in md[4]
+    assert md[5].startswith("- Later work")
+    lines = answer_lines(answer)
+    assert lines[4].startswith("    Shared Responsibility.") and "Peers share the responsibility" in lines[4]
+    assert lines[5].startswith("Later work")

@@ -54,13 +54,17 @@ def cited_answer(question: str, units: list[ScoredUnit], passages: list[Passage]
     if lead:
         out.append(AnswerSentence(text=lead, citations=[], supported=True, role="notice", unit=-1))
     for u_i, scored in enumerate(units):
+        before: DocSentence | None = None
         for sent in scored.unit.sentences:
             p = passage_for(sent, passages, corpus, row_of)
             n = numbers.setdefault(p.chunk.id, len(numbers) + 1)
             cited[n] = p
             quotes[n].append(sent)
+            runs_on = before is not None and before.idx == sent.idx - 1 and not sent.new_paragraph
             out.append(AnswerSentence(text=sent.text, citations=[n], supported=True, page=sent.page,
-                                      pages=sent.pages, role=sent.role, unit=u_i))
+                                      pages=sent.pages, role=sent.role, unit=u_i,
+                                      continues=runs_on and sent.role == "sentence"))
+            before = sent
     citations = []
     for n, p in cited.items():
         studies = cited_in([s.text for s in quotes[n]], p.chunk.cites, references)

@@ -131,8 +131,9 @@ def _items_after(table: SentenceTable, lead: DocSentence) -> list[DocSentence]:
             items.append(cur)
         elif cur.new_paragraph:
             break
-        elif items and not quotes_balanced(items[-1].text) and len(items[-1].text.split()) < MAX_ITEM_WORDS:
-            items.append(cur)  # the item's quotation closes in this sentence
+        elif items and not quotes_balanced(items[-1].text) and len(items[-1].text.split()) < MAX_ITEM_WORDS \
+                and quotes_balanced(f"{items[-1].text} {cur.text}"):
+            items.append(cur)  # the item's quotation closes in this sentence (else it runs on past the list)
         cur = table.neighbour(cur, +1)
     return items
 

@@ -176,22 +176,28 @@ def _offer_sections(ex: Exchange) -> None:
 def answer_markdown(answer: Answer) -> str:
     """An extractive answer as one bullet per quoted sentence with its bold [n]: the sentences come
     from different passages, and a run-on paragraph of them is hard to read. A list's items are
-    nested under their lead-in. Other answers (LLM prose, abstentions) show as written; a partial
-    answer shows its quoted sentences (its first line, the engine's own words, is the notice)."""
+    nested under their lead-in, an item's later sentences in its bullet. Other answers (LLM prose,
+    abstentions) show as written; a partial answer shows its quoted sentences (its first line, the
+    engine's own words, is the notice)."""
     quoted = [s for s in answer.sentences if s.role != "notice"]
     cited = quoted and all(s.citations for s in quoted)
     if answer.mode != "extractive" or (answer.abstained and answer.coverage != "partial") or not cited:
         return escape_md(answer.answer)
-    lines = []
+    lines: list[str] = []
     under_lead_in = False  # items nest under the lead-in that introduces them, else stand as bullets
+    in_item = False  # the last line is a nested item: its later sentences join its bullet
     for s in quoted:
         text = " ".join(s.text.split())
-        nested = s.role == "item" and under_lead_in
-        under_lead_in = s.role == "lead_in" or nested
-        if s.role == "item":
-            text = text.lstrip("-•▪●◦* ")
         # Each [n] links to citation n: app/ui/scroll.py opens it and scrolls to it.
         marks = " ".join(f"[**\\[{n}\\]**]({citation_href(n)})" for n in s.citations)
+        if in_item and s.continues:
+            lines[-1] += f" {escape_md(text)} {marks}"
+            continue
+        nested = s.role == "item" and under_lead_in
+        under_lead_in = s.role == "lead_in" or nested
+        in_item = nested
+        if s.role == "item":
+            text = text.lstrip("-•▪●◦* ")
         lines.append(("    - " if nested else "- ") + f"{escape_md(text)} {marks}")
     return "\n".join(lines)
 
