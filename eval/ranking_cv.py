@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from peerqa.app.answer.analysis import analyse
 from peerqa.app.answer.engine import Engine, QuestionError, Turn
 from peerqa.app.answer.query import clean_question, prepare
 from peerqa.eval import metrics
@@ -84,7 +85,8 @@ def grid_values(engine: Engine, prepared: Sequence[Prepared], grid: Sequence[Poi
             searcher.section_weights = point
             rows = []
             for p in prepared:
-                found = engine.retrieve(p.expanded, p.standalone, K_MAX, None, query_vec=p.vector, query_tokens=p.tokens)
+                found = engine.retrieve(p.expanded, p.standalone, K_MAX, None, query_vec=p.vector, query_tokens=p.tokens,
+                                        analysis=analyse(p.question.question))
                 rows.append(values(p.question, [x.chunk.text for x in found]))
             out[point] = np.asarray(rows, dtype="float64").reshape(len(rows), len(KEYS))
     finally:

@@ -191,19 +191,32 @@ def ranking_cv_section(cv: dict[str, Any]) -> list[str]:
 def unit_rank_cv_section(cv: dict[str, Any]) -> list[str]:
     """The unit re-ordering's weight: off (the fused order), as configured, best in-sample, and
     5-fold cross-validated (eval/unit_rank_cv.py)."""
+    return engine_weight_cv_section(
+        cv, "Unit re-ordering", "unit re-ordering",
+        "The top passages re-ordered by fused + weight x their best answer unit's score (app/answer/unit_rank.py)")
+
+
+def type_prior_cv_section(cv: dict[str, Any]) -> list[str]:
+    """The answer-type prior's weight, the same way (eval/unit_rank_cv.py)."""
+    return engine_weight_cv_section(
+        cv, "Answer-type prior", "answer-type prior",
+        "A candidate that holds the kind of answer asked for (a list, a definition of the term) scoring fused + "
+        "weight (app/answer/type_prior.py)")
+
+
+def engine_weight_cv_section(cv: dict[str, Any], title: str, column: str, what: str) -> list[str]:
     def shown(part: dict[str, Any]) -> str:
         return f"{part['weight']:g}" if "weight" in part else "; ".join(f"{w:g}" for w in part.get("weights_per_fold", []))
 
     rows = _cv_rows(cv, "off (weight 0)", lambda part, syn: _ranked_cells(part, syn, shown(part)))
     return [
-        "### Unit re-ordering: in-sample and cross-validated (`full`)",
+        f"### {title}: in-sample and cross-validated (`full`)",
         "",
-        f"The top passages re-ordered by fused + weight x their best answer unit's score (app/answer/unit_rank.py), "
-        f"weights {cv['grid']}, {cv['n']} questions with evidence, each asked of the engine; the cross-validated "
-        "row pools the held-out fifths, each scored with the weight that maximised hit@5 + MRR@10 on the other four "
-        "(eval/unit_rank_cv.py).",
+        f"{what}, weights {cv['grid']}, {cv['n']} questions with evidence, each asked of the engine; the "
+        "cross-validated row pools the held-out fifths, each scored with the weight that maximised hit@5 + MRR@10 "
+        "on the other four (eval/unit_rank_cv.py).",
         "",
-        *table(["unit re-ordering", "hit@1", "hit@5", "MRR@10", "recall@5", "synthesis hit@5", "weight"], rows),
+        *table([column, "hit@1", "hit@5", "MRR@10", "recall@5", "synthesis hit@5", "weight"], rows),
         "",
     ]
 
@@ -272,6 +285,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += ranking_cv_section(report["ranking_cv"])
     if report.get("unit_rank_cv"):
         lines += unit_rank_cv_section(report["unit_rank_cv"])
+    if report.get("type_prior_cv"):
+        lines += type_prior_cv_section(report["type_prior_cv"])
     if report.get("reranker_cv"):
         lines += reranker_cv_section(report["reranker_cv"])
     lines += [

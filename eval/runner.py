@@ -111,6 +111,12 @@ def run_eval(settings: Settings, questions_path: Path, system_names: list[str], 
             t_cv = time.perf_counter()
             report["unit_rank_cv"] = cross_validate_unit_rank(full.engine, questions, log)
             report["seconds"]["unit_rank_cv"] = round(time.perf_counter() - t_cv, 1)
+            from peerqa.eval.unit_rank_cv import TYPE_PRIOR_GRID
+
+            t_cv = time.perf_counter()
+            report["type_prior_cv"] = cross_validate_unit_rank(full.engine, questions, log, "answer_type_weight",
+                                                               TYPE_PRIOR_GRID)
+            report["seconds"]["type_prior_cv"] = round(time.perf_counter() - t_cv, 1)
     reranked = by_name.get("reranked")
     if cv and reranked is not None:
         from peerqa.eval.rerank_cv import cross_validate as cross_validate_reranker

@@ -61,6 +61,7 @@ ENGINE_VARIANTS: dict[str, dict[str, Any]] = {
     "no-lead-continuation": {"answer.lead_continuation": False},
     "no-statement-items": {"answer.statement_items": False},
     "no-unit-rank": {"unit_rank_weight": 0.0},
+    "no-type-prior": {"answer_type_weight": 0.0},
 }
 BASELINES = ("bm25", "langchain-default")
 LLM_SYSTEM = "full-llm"  # the full engine in LLM mode; run by default only when an LLM is configured
@@ -97,6 +98,8 @@ DESCRIPTIONS = {
                             "paragraph (answer.lead_continuation = false, app/answer/compose.py)",
     "no-unit-rank": "as full, but the top passages keep the fused order: not re-ordered by their best answer "
                     "unit (retrieval.unit_rank_weight = 0, app/answer/unit_rank.py)",
+    "no-type-prior": "as full, but a passage holding the kind of answer asked for (a list, a definition of the "
+                     "term) gets no lift (retrieval.answer_type_weight = 0, app/answer/type_prior.py)",
     "no-statement-items": "as full, but a list item is shown only under its lead-in with its list, never alone, "
                           "even when it is a sentence in its own right (answer.statement_items = false, "
                           "app/answer/compose.py)",

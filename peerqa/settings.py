@@ -113,6 +113,10 @@ class RetrievalSettings(BaseModel):
     section_best_weight: float = Field(
         0.2, description="section level: weight of the best fused score among the passage's section's candidates"
     )
+    answer_type_weight: float = Field(
+        0.1, description="a candidate holding the kind of answer asked for (a list for a list question, a "
+        "definition of the term for 'what is X') scores fused + this (app/answer/type_prior.py); 0 = off"
+    )
     unit_rank_weight: float = Field(
         0.3, description="the top answer.compose_passages passages re-ordered by fused + this x their best answer "
                          "unit's score (app/answer/unit_rank.py); 0 = the fused order"

@@ -49,6 +49,7 @@ from peerqa.app.answer.replies import Filters, abstain, cited_answer, filter_not
 from peerqa.app.answer.rerank import CrossEncoderReranker, Reranker, rerank_top
 from peerqa.app.answer.sentences import DocSentence, SentenceTable
 from peerqa.app.answer.token_match import TokenSpans
+from peerqa.app.answer.type_prior import prefer_answer_type
 from peerqa.app.answer.unit_rank import reorder
 from peerqa.app.answer.units import with_antecedent
 from peerqa.index.bm25 import tokenize
@@ -158,13 +159,14 @@ class Engine:
 
     # -- retrieval -------------------------------------------------------------------------
     def retrieve(self, query: str, dense_query: str, k: int, filters: Filters | None = None,
-                 query_vec: np.ndarray | None = None, query_tokens: TokenEmbedding | None = None) -> list[Passage]:
-        """Fused candidates, then at most `per_section_cap` passages per section (diversity)."""
-        candidates = self.searcher.search(
-            query, k=max(k * 3, 30), keep=self._keep(filters), dense_query=dense_query, query_vec=query_vec,
-            query_tokens=query_tokens,
-        )
+                 query_vec: np.ndarray | None = None, query_tokens: TokenEmbedding | None = None,
+                 analysis: QuestionAnalysis | None = None) -> list[Passage]:
+        """Fused candidates (those holding the asked-for list or definition lifted: type_prior.py),
+        then at most `per_section_cap` passages per section (diversity)."""
+        candidates = self.searcher.search(query, k=max(k * 3, 30), keep=self._keep(filters), dense_query=dense_query,
+                                          query_vec=query_vec, query_tokens=query_tokens)
         r = self.settings.retrieval
+        candidates = prefer_answer_type(candidates, analysis, r.answer_type_weight)
         if self.reranker is not None and candidates:  # interpolated into the top of the fused order
             candidates = rerank_top(self.reranker, dense_query, candidates, r.reranker_weight, r.reranker_depth)
         cap = r.per_section_cap
@@ -214,7 +216,7 @@ class Engine:
 
         def evidence_for(f: Filters | None) -> Evidence:
             passages = self.retrieve(prepared.expanded, prepared.standalone, k, f, query_vec=query_vec,
-                                     query_tokens=query_tokens)
+                                     query_tokens=query_tokens, analysis=analysis)
             return self._evidence(text, prepared.standalone, analysis, query_vec, passages)
 
         found = evidence_for(filters)

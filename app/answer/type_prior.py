@@ -1,0 +1,60 @@
+"""The expected answer type as a retrieval prior: a question that asks for a list prefers passages
+that hold one, and a question that asks what a term is prefers passages that define it.
+
+    score(p) = fused(p) + weight x [p holds the kind of answer the question asks for]
+
+"Holds a list" is two or more list lines ("- ...", "1. ..."); "defines the term" is a sentence
+that says "X is / are / refers to ...", "X (its expansion)" or "known as X" about the question's
+focus (app/answer/details.py `defines`). Other answer types get no prior: a figure or a date beside
+the focus words changed no question's ranking (session 5, eval/REPORT.md). The composition already
+prefers such units among the top 5 passages (compose.py, W_TYPE and W_LIST); this brings the
+passages that hold them into the top 5 in the first place. The weight
+(`retrieval.answer_type_weight`) is cross-validated in `peerqa eval --cv` (eval/type_prior_cv.py).
+"""
+
+from __future__ import annotations
+
+import re
+
+from peerqa.app.answer.analysis import QuestionAnalysis
+from peerqa.app.answer.details import defines
+from peerqa.ingest.sentences import split_sentences
+from peerqa.records import Passage
+
+_LIST_LINE = re.compile(r"(?m)^(?:- |\d{1,2}[.)]\s)")
+MIN_LIST_LINES = 2
+
+
+def holds_list(text: str) -> bool:
+    return len(_LIST_LINE.findall(text)) >= MIN_LIST_LINES
+
+
+def holds_definition(text: str, focus: str) -> bool:
+    return any(defines(text[s:e], focus) for s, e in split_sentences(text))
+
+
+def holds_answer_type(analysis: QuestionAnalysis, text: str) -> bool:
+    """Does the passage hold the kind of answer the question asks for (a list, a definition)?"""
+    if analysis.answer_type == "list":
+        return holds_list(text)
+    if analysis.answer_type == "definition" and analysis.focus:
+        return holds_definition(text, analysis.focus)
+    return False
+
+
+def applies(analysis: QuestionAnalysis | None) -> bool:
+    return analysis is not None and (analysis.answer_type == "list"
+                                     or (analysis.answer_type == "definition" and bool(analysis.focus)))
+
+
+def prefer_answer_type(candidates: list[Passage], analysis: QuestionAnalysis | None, weight: float) -> list[Passage]:
+    """The fused candidates with `weight` added to those that hold the asked-for kind of answer,
+    re-sorted (ties keep the fused order); unchanged when the question asks for neither kind."""
+    if weight <= 0 or not candidates or not applies(analysis):
+        return candidates
+    assert analysis is not None  # narrowed by applies()
+    for p in candidates:
+        if holds_answer_type(analysis, p.chunk.text):
+            p.score = round(p.score + weight, 6)
+    order = sorted(range(len(candidates)), key=lambda i: (-candidates[i].score, i))
+    return [candidates[i] for i in order]
