@@ -98,6 +98,16 @@ def test_a_follow_up_that_cannot_stand_alone_is_answered_from_the_last_turn(engi
     assert answer.citations and not answer.abstained
     cited = {c.passage.chunk.id for c in first.citations}
     assert cited & {p.chunk.id for p in answer.retrieved[:5]}  # the conversation's topic, not a new one
+    # a short question that names what the sources never mention is not leaned on the last turn
+    # (read as a follow-up of "What challenges ...", the capital of Mongolia found a passage on
+    # challenges close enough to be answered)
+    history = []
+    for earlier in ("What training do peer support workers need?",
+                    "What challenges do peer support workers face in their role?"):
+        history.append(Turn(earlier, engine.ask(earlier, history=history).answer))
+    for question in ("What is the capital of Mongolia?", "Who won the 2010 World Cup?"):
+        off = engine.ask(question, history=history)
+        assert off.abstained and off.coverage == "none" and not off.citations, off.answer
 
 
 def test_same_question_same_answer(engine):

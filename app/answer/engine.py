@@ -221,8 +221,9 @@ class Engine:
 
         found = evidence_for(filters)
         weak = found.coverage == "none" or found.signals["best"] < MIN_DENSE  # nothing it could quote
-        if weak and history and not prepared.rewritten and could_follow_up(text):
-            # "Did the gains last?": not answerable alone, so read as a follow-up of the last turn
+        names_absent = found.signals.get("missing_name", 0.0) > 0 or found.signals.get("missing_rare", 0.0) > 0
+        if weak and history and not prepared.rewritten and could_follow_up(text) and not names_absent:
+            # "Did the gains last?" leans on the last turn; "What is the capital of Mongolia?" does not
             prepared, query_vec, query_tokens = self._query(text, history, force=True)
             found = evidence_for(filters) if prepared.rewritten else found
         t1 = time.perf_counter()
