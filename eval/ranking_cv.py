@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from peerqa.app.answer.analysis import analyse
+from peerqa.app.answer.analysis import QuestionAnalysis, analyse
 from peerqa.app.answer.engine import Engine, QuestionError, Turn
 from peerqa.app.answer.query import clean_question, prepare
 from peerqa.eval import metrics
@@ -39,6 +39,7 @@ class Prepared:
     standalone: str
     vector: np.ndarray
     tokens: Any
+    analysis: QuestionAnalysis  # what the engine reads of the question's own words (the answer-type prior)
 
 
 def history_of(engine: Engine, q: Question) -> list[Turn]:
@@ -65,7 +66,7 @@ def prepare_all(engine: Engine, questions: Sequence[Question]) -> list[Prepared]
             continue
         p = prepare(text, history, engine._glossary_for(text), r.expand_queries, r.rewrite_followups)
         vectors, tokens = engine.embedder.embed_with_tokens([p.standalone])
-        out.append(Prepared(q, p.expanded, p.standalone, vectors[0], tokens[0]))
+        out.append(Prepared(q, p.expanded, p.standalone, vectors[0], tokens[0], analyse(text)))
     return out
 
 
@@ -86,7 +87,7 @@ def grid_values(engine: Engine, prepared: Sequence[Prepared], grid: Sequence[Poi
             rows = []
             for p in prepared:
                 found = engine.retrieve(p.expanded, p.standalone, K_MAX, None, query_vec=p.vector, query_tokens=p.tokens,
-                                        analysis=analyse(p.question.question))
+                                        analysis=p.analysis)
                 rows.append(values(p.question, [x.chunk.text for x in found]))
             out[point] = np.asarray(rows, dtype="float64").reshape(len(rows), len(KEYS))
     finally:

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 
-from peerqa.app.answer.analysis import analyse
 from peerqa.app.answer.engine import Engine
 from peerqa.app.answer.rerank import Reranker
 from peerqa.eval import metrics
@@ -73,7 +72,7 @@ def retrieved(engine: Engine, prepared: Sequence[Prepared], point: Point,
     """Each question's passage texts at one grid point (the engine's own retrieve)."""
     with _configured(engine, point, reranker) as at:
         return [[x.chunk.text for x in at.retrieve(p.expanded, p.standalone, K_MAX, None, query_vec=p.vector,
-                                                   query_tokens=p.tokens, analysis=analyse(p.question.question))]
+                                                   query_tokens=p.tokens, analysis=p.analysis)]
                 for p in prepared]
 
 

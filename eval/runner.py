@@ -113,7 +113,7 @@ def run_eval(settings: Settings, questions_path: Path, system_names: list[str], 
             report["seconds"]["unit_rank_cv"] = round(time.perf_counter() - t_cv, 1)
             from peerqa.eval.unit_rank_cv import TYPE_PRIOR_GRID
 
-            t_cv = time.perf_counter()
+            t_cv = time.perf_counter()  # the same cross-validation, of the answer-type prior's weight
             report["type_prior_cv"] = cross_validate_unit_rank(full.engine, questions, log, "answer_type_weight",
                                                                TYPE_PRIOR_GRID)
             report["seconds"]["type_prior_cv"] = round(time.perf_counter() - t_cv, 1)

@@ -6,10 +6,10 @@ that hold one, and a question that asks what a term is prefers passages that def
 "Holds a list" is two or more list lines ("- ...", "1. ..."); "defines the term" is a sentence
 that says "X is / are / refers to ...", "X (its expansion)" or "known as X" about the question's
 focus (app/answer/details.py `defines`). Other answer types get no prior: a figure or a date beside
-the focus words changed no question's ranking (session 5, eval/REPORT.md). The composition already
+the focus words changed no question's ranking (README, "Ranking"). The composition already
 prefers such units among the top 5 passages (compose.py, W_TYPE and W_LIST); this brings the
 passages that hold them into the top 5 in the first place. The weight
-(`retrieval.answer_type_weight`) is cross-validated in `peerqa eval --cv` (eval/type_prior_cv.py).
+(`retrieval.answer_type_weight`) is cross-validated in `peerqa eval --cv` (eval/unit_rank_cv.py).
 """
 
 from __future__ import annotations
@@ -33,26 +33,26 @@ def holds_definition(text: str, focus: str) -> bool:
     return any(defines(text[s:e], focus) for s, e in split_sentences(text))
 
 
+def asked_kind(analysis: QuestionAnalysis | None) -> str:
+    """"list" or "definition" when the question asks for one (a definition needs its term), else ""."""
+    if analysis is None:
+        return ""
+    if analysis.answer_type == "list":
+        return "list"
+    return "definition" if analysis.answer_type == "definition" and analysis.focus else ""
+
+
 def holds_answer_type(analysis: QuestionAnalysis, text: str) -> bool:
     """Does the passage hold the kind of answer the question asks for (a list, a definition)?"""
-    if analysis.answer_type == "list":
-        return holds_list(text)
-    if analysis.answer_type == "definition" and analysis.focus:
-        return holds_definition(text, analysis.focus)
-    return False
-
-
-def applies(analysis: QuestionAnalysis | None) -> bool:
-    return analysis is not None and (analysis.answer_type == "list"
-                                     or (analysis.answer_type == "definition" and bool(analysis.focus)))
+    kind = asked_kind(analysis)
+    return holds_list(text) if kind == "list" else kind == "definition" and holds_definition(text, analysis.focus)
 
 
 def prefer_answer_type(candidates: list[Passage], analysis: QuestionAnalysis | None, weight: float) -> list[Passage]:
     """The fused candidates with `weight` added to those that hold the asked-for kind of answer,
     re-sorted (ties keep the fused order); unchanged when the question asks for neither kind."""
-    if weight <= 0 or not candidates or not applies(analysis):
+    if weight <= 0 or not candidates or analysis is None or not asked_kind(analysis):
         return candidates
-    assert analysis is not None  # narrowed by applies()
     for p in candidates:
         if holds_answer_type(analysis, p.chunk.text):
             p.score = round(p.score + weight, 6)
