@@ -75,9 +75,10 @@ def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
     return out
 
 
-def bm25_text(chunk: Chunk) -> str:
-    """What BM25 reads of a chunk: its text, its section path and the list lead-in it embeds."""
-    return " ".join(t for t in (chunk.text, " › ".join(chunk.section_path), lead_in_of(chunk)) if t)
+def bm25_text(chunk: Chunk, header: bool = True) -> str:
+    """What BM25 reads of a chunk: its text, its section path and the list lead-in it embeds
+    (`header`: whether the embedded text opens on the section header, ChunkingSettings.header)."""
+    return " ".join(t for t in (chunk.text, " › ".join(chunk.section_path), lead_in_of(chunk, header)) if t)
 
 
 def _no_progress(_msg: str, _frac: float) -> None:
@@ -236,7 +237,7 @@ def build_index(
         if token_vectors is not None:
             token_vectors.save(tmp)
         (tmp / "bm25").mkdir()
-        BM25Index.build([bm25_text(c) for c in chunks]).save(tmp / "bm25")
+        BM25Index.build([bm25_text(c, settings.chunking.header) for c in chunks]).save(tmp / "bm25")
         seen = sum(p.citations_seen for p in parsed)
         resolved = sum(p.citations_resolved for p in parsed)
         report.citation_link_rate = round(resolved / seen, 4) if seen else None

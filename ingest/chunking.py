@@ -4,8 +4,9 @@ The bound covers what gets embedded (section header + passage), so the model rea
 chunk in full. A passage that opens inside a list also embeds the list's lead-in ("Stratford et al.
 (2019) ... identified the guiding values of mental health peer support as:"): without it the items
 say what they are but not whose list it is. The lead-in may use `lead_in_tokens` word pieces past
-the bound (the model reads 256), never the passage's own room, so the passages stay as they were. A sentence is split only when it alone exceeds the bound; tables stay whole
-unless they alone exceed it, in which case they are split by rows with the caption repeated.
+the bound (the model reads 256), never the passage's own room, so the passages stay as they were.
+A sentence is split only when it alone exceeds the bound; tables stay whole unless they alone
+exceed it, in which case they are split by rows with the caption repeated.
 """
 
 from __future__ import annotations
@@ -136,11 +137,16 @@ def chunk_document(
     return chunks
 
 
-def lead_in_of(chunk: Chunk) -> str:
-    """The list lead-in a chunk embeds before its text (see `list_lead_in`), or ""."""
-    prefix = chunk.embed_text[: len(chunk.embed_text) - len(chunk.text)] if chunk.embed_text.endswith(chunk.text) else ""
-    header = header_for(chunk.section_path)
-    return prefix[len(header):].strip() if prefix.startswith(header) else prefix.strip()
+def lead_in_of(chunk: Chunk, header: bool = True) -> str:
+    """The list lead-in a chunk embeds before its text (see `list_lead_in`), or "". With `header`
+    (ChunkingSettings.header) the embedded text opens on the section header's one line, which may
+    be shortened (`bounded_header`), so it is dropped as a line, not matched against the path."""
+    if not chunk.embed_text.endswith(chunk.text):
+        return ""
+    prefix = chunk.embed_text[: len(chunk.embed_text) - len(chunk.text)]
+    if header:
+        prefix = prefix.split("\n", 1)[1] if "\n" in prefix else ""
+    return prefix.strip()
 
 
 def list_lead_in(doc_text: str, units: list[_Unit], first: int) -> str:

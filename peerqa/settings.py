@@ -27,7 +27,7 @@ SHIPPED_QUESTIONS = PACKAGE_DIR / "eval" / "questions.jsonl"
 BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
 BUNDLED_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 # Bump when chunking or structure code changes what chunks come out, so old indexes are rebuilt.
-PIPELINE_VERSION = "7"
+PIPELINE_VERSION = "8"
 
 
 class ModelSettings(BaseModel):

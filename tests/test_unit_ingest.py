@@ -273,3 +273,18 @@ def test_settings_refuse_a_lead_in_the_model_could_not_read():
     with pytest.raises(ValueError, match="lead_in_tokens"):
         Settings(chunking={"max_tokens": 240, "lead_in_tokens": 32})
     assert Settings(chunking={"max_tokens": 240, "lead_in_tokens": 16}).chunking.lead_in_tokens == 16
+
+
+def test_the_lead_in_is_read_after_a_shortened_header_or_without_one():
+    from peerqa.ingest.chunking import lead_in_of
+    from peerqa.records import Chunk
+
+    def chunk(embed_text: str, text: str = "- Hope.") -> Chunk:
+        return Chunk(id="c", source_id="s", source_path="s.pdf", section_path=["A", "B", "C", "D"], char_start=0,
+                     char_end=len(text), text=text, embed_text=embed_text)
+
+    # a long path is embedded as "A › … › D" (bounded_header): that line is the header, never a lead-in
+    assert lead_in_of(chunk("A › … › D\n- Hope.")) == ""
+    assert lead_in_of(chunk("A › … › D\nThe values were:\n- Hope.")) == "The values were:"
+    assert lead_in_of(chunk("The values were:\n- Hope."), header=False) == "The values were:"
+    assert lead_in_of(chunk("- Hope."), header=False) == ""
