@@ -91,6 +91,11 @@ def test_question_analysis_reads_the_wording():
     assert answer_type("How many hours a week do HSE peer support workers work?") == "duration"
     assert answer_type("How many beds does a peer respite house have?") == "count"
     assert unit_of("How many beds does a peer respite house have?") == "beds"
+    # the figure is of the phrase's first plural, whatever verb follows it
+    assert unit_of("How many peer-run crisis phone lines operate in Ireland?") == "lines"
+    assert unit_of("How many staff reported stress?") == "staff"
+    assert unit_of("How many services offer peer support?") == "services"
+    assert unit_of("What is the minimum age to work as a youth peer support worker?") == "age"
     assert answer_type("What's the starting salary in euro for a peer support worker?") == "amount"
     assert answer_type("When was the review carried out?") == "date"
     assert answer_type("What is peer respite?") == "definition"

@@ -149,13 +149,19 @@ _UNIT = re.compile(r"\bhow many ([a-z][\w-]*(?: [a-z][\w-]*){0,3}?)(?= (?:do|doe
                    r"|\b(?:minimum|maximum|average|typical) (age)\b")
 
 
+# "How many peer-run crisis phone lines operate ...": the verb may be any, and the noun is the
+# phrase's first plural ("how many staff reported stress" counts staff, not stress).
+_HOW_MANY = re.compile(r"\bhow many ((?:[a-z][\w-]* ){0,3}[a-z][\w-]*)")
+_PLURAL = re.compile(r"[a-z][\w-]*(?<![sui])s|people|staff|children|men|women")
+
+
 def unit_of(question: str) -> str:
     """The noun a figure is of: 'How many peer support workers does ...' → 'workers'."""
-    m = _UNIT.search(question.lower())
+    m = _UNIT.search(question.lower()) or _HOW_MANY.search(question.lower())
     if not m:
         return ""
-    phrase = next(g for g in m.groups() if g)
-    return phrase.split()[-1]
+    words = next(g for g in m.groups() if g).split()
+    return next((w for w in words if _PLURAL.fullmatch(w)), words[-1] if m.re is _UNIT else "")
 
 
 _CONTRACTED_IS = re.compile(r"\b(what|who|where|when|how|which)['’]s\b", re.I)
