@@ -146,7 +146,7 @@ def cmd_chunks(args: argparse.Namespace) -> int:
     index = open_index(settings)
     for chunk in index.chunks:
         row = {**chunk_fields(chunk, index.references, settings.sources_dir), "text": chunk.text,
-               "embed_text": chunk.embed_text}
+               "embed_text": chunk.embed_text, "context": chunk.context}
         print_json(row, lines=True)
     return EXIT_OK
 

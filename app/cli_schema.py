@@ -68,6 +68,7 @@ class ChunkRow(ChunkFields):
 
     text: str
     embed_text: str
+    context: str
 
 
 class Retrieved(ChunkFields):

@@ -48,7 +48,6 @@ from peerqa.index.store import (
 )
 from peerqa.index.vectors import build_faiss, write_faiss
 from peerqa.ingest.budget import SourceClock, check_chunks
-from peerqa.ingest.chunking import lead_in_of
 from peerqa.ingest.discover import discover_sources, find_near_duplicates, link_studies
 from peerqa.ingest.loaders import SourceError
 from peerqa.ingest.parse import ParsedSource, parse_isolated
@@ -75,10 +74,10 @@ def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
     return out
 
 
-def bm25_text(chunk: Chunk, header: bool = True) -> str:
-    """What BM25 reads of a chunk: its text, its section path and the list lead-in it embeds
-    (`header`: whether the embedded text opens on the section header, ChunkingSettings.header)."""
-    return " ".join(t for t in (chunk.text, " › ".join(chunk.section_path), lead_in_of(chunk, header)) if t)
+def bm25_text(chunk: Chunk) -> str:
+    """What BM25 reads of a chunk: its text, its section path and what it continues (`Chunk.context`,
+    whether or not that fitted in its embedded text)."""
+    return " ".join(t for t in (chunk.text, " › ".join(chunk.section_path), chunk.context) if t)
 
 
 def _no_progress(_msg: str, _frac: float) -> None:
@@ -237,7 +236,7 @@ def build_index(
         if token_vectors is not None:
             token_vectors.save(tmp)
         (tmp / "bm25").mkdir()
-        BM25Index.build([bm25_text(c, settings.chunking.header) for c in chunks]).save(tmp / "bm25")
+        BM25Index.build([bm25_text(c) for c in chunks]).save(tmp / "bm25")
         seen = sum(p.citations_seen for p in parsed)
         resolved = sum(p.citations_resolved for p in parsed)
         report.citation_link_rate = round(resolved / seen, 4) if seen else None

@@ -1,10 +1,13 @@
 """Sentence-aware chunking inside section boundaries, bounded in word pieces.
 
 The bound covers what gets embedded (section header + passage), so the model reads every
-chunk in full. A passage that opens inside a list also embeds the list's lead-in ("Stratford et al.
-(2019) ... identified the guiding values of mental health peer support as:"): without it the items
-say what they are but not whose list it is. The lead-in may use `lead_in_tokens` word pieces past
-the bound (the model reads 256), never the passage's own room, so the passages stay as they were.
+chunk in full. A passage that opens inside a list or a paragraph has a context (`Chunk.context`):
+the list's lead-in ("Stratford et al. (2019) ... identified the guiding values of mental health peer
+support as:") or the paragraph's opening sentence ("Ibrahim et al. (2020) conducted a systematic
+review of influences on implementation." before "They included 53 publications ..."). Without it
+the passage says what was found but not whose study or list it is. The context is embedded when it
+fits in `lead_in_tokens` word pieces past the bound (the model reads 256), never in the passage's
+own room, so the passages stay as they were; BM25 reads it either way.
 A sentence is split only when it alone exceeds the bound; tables stay whole unless they alone
 exceed it, in which case they are split by rows with the caption repeated.
 """
@@ -132,21 +135,22 @@ def chunk_document(
         groups = merge_fragments(groups, lambda g: doc.text[g[0].start : g[-1].end], budget, settings.min_chunk_words)
         position = {id(u): n for n, u in enumerate(units)}
         for group in groups:
-            lead = list_lead_in(doc.text, units, position[id(group[0])]) if settings.lead_in_tokens else ""
-            chunks.append(_make_chunk(doc, group, source_id, source_path, header, settings, count_tokens, lead))
+            context, forms = context_of(doc.text, units, position[id(group[0])], settings)
+            chunks.append(_make_chunk(doc, group, source_id, source_path, header, settings, count_tokens, context, forms))
     return chunks
 
 
-def lead_in_of(chunk: Chunk, header: bool = True) -> str:
-    """The list lead-in a chunk embeds before its text (see `list_lead_in`), or "". With `header`
-    (ChunkingSettings.header) the embedded text opens on the section header's one line, which may
-    be shortened (`bounded_header`), so it is dropped as a line, not matched against the path."""
-    if not chunk.embed_text.endswith(chunk.text):
-        return ""
-    prefix = chunk.embed_text[: len(chunk.embed_text) - len(chunk.text)]
-    if header:
-        prefix = prefix.split("\n", 1)[1] if "\n" in prefix else ""
-    return prefix.strip()
+def context_of(doc_text: str, units: list[_Unit], first: int, settings: ChunkingSettings) -> tuple[str, tuple[str, ...]]:
+    """What the group starting at `units[first]` continues (`Chunk.context`), and the forms of it
+    that may be embedded, longest first: a list's lead-in may give way to its last sentence, the
+    one ending in ":"; a paragraph's opening is embedded whole or not at all."""
+    if not settings.lead_in_tokens:
+        return "", ()
+    lead = list_lead_in(doc_text, units, first)
+    if lead:
+        return lead, (lead, lead.rsplit(". ", 1)[-1])
+    opening = paragraph_opening(doc_text, units, first) if settings.paragraph_lead_in else ""
+    return opening, (opening,) if opening else ()
 
 
 def list_lead_in(doc_text: str, units: list[_Unit], first: int) -> str:
@@ -169,6 +173,19 @@ def list_lead_in(doc_text: str, units: list[_Unit], first: int) -> str:
     return lead
 
 
+def paragraph_opening(doc_text: str, units: list[_Unit], first: int) -> str:
+    """The first sentence of the paragraph a group opens inside (it says whose study or which subject
+    the group's sentences continue: "Ibrahim et al. (2020) conducted a systematic review ..." before
+    "They included 53 publications ..."); empty when the group opens at a paragraph's start."""
+    block = units[first].block
+    if block.kind != "para" or first == 0 or units[first - 1].block is not block:
+        return ""
+    j = first - 1
+    while j > 0 and units[j - 1].block is block:
+        j -= 1
+    return doc_text[units[j].start : units[j].end].strip()
+
+
 def _make_chunk(
     doc: StructuredDoc,
     group: list[_Unit],
@@ -177,7 +194,8 @@ def _make_chunk(
     header: str,
     settings: ChunkingSettings,
     count_tokens: TokenCounter,
-    lead: str = "",
+    context: str = "",
+    forms: tuple[str, ...] = (),
 ) -> Chunk:
     start, end = group[0].start, group[-1].end
     text = doc.text[start:end]
@@ -188,7 +206,7 @@ def _make_chunk(
         end = group[-1].end
         text = doc.text[start:end]
         embed_text = header + text
-    for part in (lead, lead.rsplit(". ", 1)[-1]) if lead else ():
+    for part in forms:
         # the lead-in uses the room between the bound and the model's window, never the passage's
         if count_tokens(header + part + "\n" + text) <= settings.max_tokens + settings.lead_in_tokens - 2:
             embed_text = header + part + "\n" + text
@@ -210,6 +228,7 @@ def _make_chunk(
         char_end=end,
         text=text,
         embed_text=embed_text,
+        context=context,
         kind=kind,
         designs=tag_designs(text),
     )

@@ -74,8 +74,10 @@ class Chunk(BaseModel):
     char_start: int = Field(description="start offset in the source's normalised text")
     char_end: int = Field(description="end offset (exclusive) in the source's normalised text")
     text: str = Field(description="the passage text as it reads in the source")
-    embed_text: str = Field(description="what gets embedded: a section header (and, for a chunk that opens inside a "
-                            "list, the list's lead-in) plus the text")
+    embed_text: str = Field(description="what gets embedded: a section header, the context when it fits, and the text")
+    context: str = Field("", description="what the passage continues, from the text before it: the lead-in of the "
+                         "list it opens inside, or the opening sentence of the paragraph it opens inside. Embedded "
+                         "when it fits, always read by BM25, never quoted")
     kind: str = Field("body", description="body, table, or front matter")
     cites: list[str] = Field(default_factory=list, description="ids of reference entries cited in the text")
     citations_found: int = Field(0, description="in-text citations seen in the text (resolved or not)")

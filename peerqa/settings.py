@@ -27,7 +27,7 @@ SHIPPED_QUESTIONS = PACKAGE_DIR / "eval" / "questions.jsonl"
 BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
 BUNDLED_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 # Bump when chunking or structure code changes what chunks come out, so old indexes are rebuilt.
-PIPELINE_VERSION = "8"
+PIPELINE_VERSION = "9"
 
 
 class ModelSettings(BaseModel):
@@ -50,7 +50,12 @@ class ChunkingSettings(BaseModel):
     header: bool = Field(True, description="prepend the section path to the embedded text")
     lead_in_tokens: int = Field(
         32, ge=0, description="a passage that opens inside a list also embeds the list's lead-in sentence when it "
-        "fits in this many word pieces past max_tokens (max_tokens + this stays within the model's 256); 0 = off",
+        "fits in this many word pieces past max_tokens (max_tokens + this stays within the model's 256); BM25 reads "
+        "it either way; 0 = off (no context at all)",
+    )
+    paragraph_lead_in: bool = Field(
+        True, description="a passage that opens inside a paragraph takes the paragraph's opening sentence as its "
+        "context (whose study or which subject it continues), embedded in the same room as a list's lead-in",
     )
     min_chunk_words: int = Field(
         3,

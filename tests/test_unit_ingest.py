@@ -148,7 +148,10 @@ def test_chunks_fit_the_bound_and_carry_provenance(tmp_path):
     doc = _doc(tmp_path, MINI_DOC.replace("Findings are below.", long_para))
     settings = ChunkingSettings(max_tokens=60, overlap_sentences=1)
     chunks = chunk_document(doc, "src", "mini.txt", settings, fake_count_tokens)
-    assert all(fake_count_tokens(c.embed_text) + 2 <= 60 for c in chunks)
+    # the passage and its header fit the bound; only a context may use the room past it
+    assert all(fake_count_tokens(c.embed_text.replace(c.context + "\n", "", 1)) + 2 <= 60 for c in chunks)
+    assert all(fake_count_tokens(c.embed_text) + 2 <= 60 + settings.lead_in_tokens for c in chunks)
+    assert any(c.context for c in chunks)
     findings = [c for c in chunks if c.section_path == ["Findings"]]
     assert len(findings) > 5
     # Whole sentences only, and a one-sentence overlap between neighbours.
@@ -236,7 +239,6 @@ def _list_doc(tmp_path: Path, lead: str):
 
 def test_a_passage_that_opens_inside_a_list_embeds_the_lists_lead_in(tmp_path):
     from peerqa.index.builder import bm25_text
-    from peerqa.ingest.chunking import lead_in_of
 
     lead = "Stratford and colleagues, writing the international charter, identified these guiding values:"
     doc = _list_doc(tmp_path, lead)
@@ -248,22 +250,20 @@ def test_a_passage_that_opens_inside_a_list_embeds_the_lists_lead_in(tmp_path):
     inside = [c for c in with_lead if c.section_path == ["Findings"] and c.text.startswith("- Value number")]
     assert len(inside) >= 2, "the list should span several passages at this bound"
     for c in inside:
-        assert lead_in_of(c) == lead and lead not in c.text
-        assert c.embed_text.endswith(c.text) and lead in bm25_text(c)
+        assert c.context == lead and lead not in c.text
+        assert c.embed_text == f"Findings\n{lead}\n{c.text}" and lead in bm25_text(c)
         assert fake_count_tokens(c.embed_text) + 2 <= 60 + ChunkingSettings().lead_in_tokens
         assert doc.text[c.char_start : c.char_end] == c.text
-    assert all(lead_in_of(c) == "" and bm25_text(c) == f"{c.text} {' › '.join(c.section_path)}" for c in without)
-    # a passage that does not open on an item embeds no lead-in, even inside the list's section
+    assert all(c.context == "" and bm25_text(c) == f"{c.text} {' › '.join(c.section_path)}" for c in without)
+    # a passage that opens at a paragraph's start has no context, even inside the list's section
     first = next(c for c in with_lead if c.section_path == ["Findings"])
-    assert first.text.startswith("Findings are below.") and lead_in_of(first) == ""
+    assert first.text.startswith("Findings are below.") and first.context == ""
 
 
 def test_a_short_lead_in_takes_the_sentence_before_it(tmp_path):
-    from peerqa.ingest.chunking import lead_in_of
-
     doc = _list_doc(tmp_path, "Christie (2016) summed up what peer supporters do in services. These include:")
     chunks = chunk_document(doc, "src", "mini.txt", ChunkingSettings(max_tokens=60), fake_count_tokens)
-    leads = {lead_in_of(c) for c in chunks if c.text.startswith("- Value number")}
+    leads = {c.context for c in chunks if c.text.startswith("- Value number")}
     assert leads == {"Christie (2016) summed up what peer supporters do in services. These include:"}
 
 
@@ -275,16 +275,37 @@ def test_settings_refuse_a_lead_in_the_model_could_not_read():
     assert Settings(chunking={"max_tokens": 240, "lead_in_tokens": 16}).chunking.lead_in_tokens == 16
 
 
-def test_the_lead_in_is_read_after_a_shortened_header_or_without_one():
-    from peerqa.ingest.chunking import lead_in_of
-    from peerqa.records import Chunk
+def test_a_passage_that_opens_inside_a_paragraph_takes_the_paragraphs_opening_as_context(tmp_path):
+    from peerqa.index.builder import bm25_text
 
-    def chunk(embed_text: str, text: str = "- Hope.") -> Chunk:
-        return Chunk(id="c", source_id="s", source_path="s.pdf", section_path=["A", "B", "C", "D"], char_start=0,
-                     char_end=len(text), text=text, embed_text=embed_text)
+    opening = "Ibrahim and colleagues conducted a systematic review of influences on implementation."
+    rest = " ".join(f"They described influence number {i} as important for every service." for i in range(14))
+    doc = _doc(tmp_path, MINI_DOC.replace("Findings are below.", f"Findings are below.\n\n{opening} {rest}"))
+    on = chunk_document(doc, "src", "mini.txt", ChunkingSettings(max_tokens=60), fake_count_tokens)
+    off = chunk_document(doc, "src", "mini.txt", ChunkingSettings(max_tokens=60, paragraph_lead_in=False),
+                         fake_count_tokens)
+    assert [(c.id, c.text) for c in on] == [(c.id, c.text) for c in off]  # the passages are the same
+    inside = [c for c in on if c.text.startswith("They described")]
+    assert len(inside) >= 2, "the paragraph should span several passages at this bound"
+    for c in inside:
+        assert c.context == opening and opening not in c.text
+        assert c.embed_text == f"Findings\n{opening}\n{c.text}" and opening in bm25_text(c)
+    # the passage holding the opening itself, and every passage with the setting off, has none
+    assert all(c.context == "" for c in on if opening in c.text)
+    assert all(c.context == "" and c.embed_text == f"Findings\n{c.text}" for c in off if c.text.startswith("They"))
 
-    # a long path is embedded as "A › … › D" (bounded_header): that line is the header, never a lead-in
-    assert lead_in_of(chunk("A › … › D\n- Hope.")) == ""
-    assert lead_in_of(chunk("A › … › D\nThe values were:\n- Hope.")) == "The values were:"
-    assert lead_in_of(chunk("The values were:\n- Hope."), header=False) == "The values were:"
-    assert lead_in_of(chunk("- Hope."), header=False) == ""
+
+def test_a_context_too_long_to_embed_is_still_read_by_bm25(tmp_path):
+    from peerqa.index.builder import bm25_text
+
+    opening = "Ibrahim and colleagues " + "carefully " * 60 + "reviewed implementation."
+    rest = " ".join(f"They described influence number {i} as important for every service." for i in range(14))
+    doc = _doc(tmp_path, MINI_DOC.replace("Findings are below.", f"Findings are below.\n\n{opening} {rest}"))
+    chunks = chunk_document(doc, "src", "mini.txt", ChunkingSettings(max_tokens=80), fake_count_tokens)
+    inside = [c for c in chunks if c.text.startswith("They described")]
+    assert inside and all(c.context == opening for c in inside)
+    full = [c for c in inside if fake_count_tokens(f"Findings\n{opening}\n{c.text}") + 2 > 80 + 32]
+    assert full, "some passages should leave no room for the opening"
+    assert all(c.embed_text == f"Findings\n{c.text}" for c in full)  # never cut to fit
+    assert all(c.embed_text == f"Findings\n{opening}\n{c.text}" for c in inside if c not in full)
+    assert all(opening in bm25_text(c) for c in inside)
