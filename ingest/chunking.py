@@ -207,7 +207,7 @@ def _make_chunk(
         text = doc.text[start:end]
         embed_text = header + text
     for part in forms:
-        # the lead-in uses the room between the bound and the model's window, never the passage's
+        # the context uses the room between the bound and the model's window, never the passage's
         if count_tokens(header + part + "\n" + text) <= settings.max_tokens + settings.lead_in_tokens - 2:
             embed_text = header + part + "\n" + text
             break
