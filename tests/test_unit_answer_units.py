@@ -96,6 +96,9 @@ def test_question_analysis_reads_the_wording():
     assert unit_of("How many staff reported stress?") == "staff"
     assert unit_of("How many services offer peer support?") == "services"
     assert unit_of("What is the minimum age to work as a youth peer support worker?") == "age"
+    # an answer names the subject up to what is counted, not the question's verb after it
+    assert analyse("How many peer-run crisis phone lines operate in Ireland?").subject == "peer-run crisis phone lines"
+    assert analyse("What is peer respite?").subject == analyse("What is peer respite?").focus
     assert answer_type("What's the starting salary in euro for a peer support worker?") == "amount"
     assert answer_type("When was the review carried out?") == "date"
     assert answer_type("What is peer respite?") == "definition"

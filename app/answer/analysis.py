@@ -102,6 +102,14 @@ class QuestionAnalysis:
         return f"{phrase} as it stands today" if self.present else phrase
 
     @property
+    def subject(self) -> str:
+        """The focus as an answer names it: up to the noun a figure counts ("peer-run crisis phone
+        lines", not "peer-run crisis phone lines operate in Ireland")."""
+        words = self.focus.split()
+        cut = next((i for i, w in enumerate(words) if self.unit and w.lower() == self.unit), len(words) - 1)
+        return " ".join(words[: cut + 1])
+
+    @property
     def asks_present_detail(self) -> bool:
         """A figure or date asked for as it stands now: sources written at one time cannot give it."""
         return self.asks_detail and self.present

@@ -371,7 +371,7 @@ class Engine:
             if not units:
                 return abstain(question, found.passages, found.missing)
             msgs = messages()
-            focus = analysis.focus or "this topic"
+            focus = analysis.subject or "this topic"
             lead = msgs["partial_lead"].format(detail=analysis.detail_phrase, focus=focus)
             answer = self._cite(question, units, found.passages, lead=lead)
             answer.abstained, answer.coverage = True, "partial"
