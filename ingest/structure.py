@@ -28,7 +28,7 @@ _SENT_END = re.compile(r"[.?!:;\"”’)\]]$")
 # A line that stops on "St." or "et al." has not ended its sentence, however short it is.
 _ABBREV_END = re.compile(r"(?:^|[\s(])(?:St|Dr|Mr|Mrs|Ms|Prof|al|e\.g|i\.e|vs|cf|No|pp?)\.$")
 _TABLE_CAPTION = re.compile(r"^(Table|Figure)\s+\d+[.:]")
-_LIST_ITEM = re.compile(r"^(- |\d{1,2}[.)]\s)")
+LIST_ITEM = re.compile(r"^(- |\d{1,2}[.)]\s)")
 _STOP = {"the", "of", "and", "for", "in", "a", "an", "to", "on", "with", "its", "their"}
 _KEEP_UPPER = {"PTSD", "CAMHS", "LGBTQ+", "LGBTQ", "YPSW", "PSW", "HSE", "NHS", "RCT", "ED", "II", "III"}
 
@@ -111,7 +111,7 @@ def _is_para_start(lines: list[str], i: int) -> bool:
 def _is_titlecase_subheading(lines: list[str], i: int) -> bool:
     s = lines[i].strip()
     words = s.split()
-    if not (1 <= len(words) <= 7 and len(s) <= 60) or not s[0].isupper() or _LIST_ITEM.match(s):
+    if not (1 <= len(words) <= 7 and len(s) <= 60) or not s[0].isupper() or LIST_ITEM.match(s):
         return False
     if not any(c.islower() for c in s) or _SENT_END.search(s) or s.endswith(","):
         return False
@@ -131,7 +131,7 @@ def _restore_position(lines: list[str], entry: OutlineEntry, lo: int, hi: int, n
     need = min(2, len(words))
     for i in range(lo, hi):
         low = lines[i].lower()
-        if _LIST_ITEM.match(lines[i].strip()) or len(lines[i].strip()) < 50:
+        if LIST_ITEM.match(lines[i].strip()) or len(lines[i].strip()) < 50:
             continue
         if need and sum(w in low for w in words) >= need and _is_para_start(lines, i):
             return _opening_paragraph(lines, words[-1], lo, i) if need > 1 else i
@@ -145,7 +145,7 @@ def _opening_paragraph(lines: list[str], head: str, lo: int, named: int) -> int:
     previous heading whose opening words name the heading's last word starts it."""
     for i in range(lo, named):
         s = lines[i].strip()
-        if len(s) < 50 or _LIST_ITEM.match(s) or not _is_para_start(lines, i):
+        if len(s) < 50 or LIST_ITEM.match(s) or not _is_para_start(lines, i):
             continue
         if head in norm_title(" ".join(s.split()[:8])).split():
             return i
@@ -362,7 +362,7 @@ def _blocks_from_lines(
             i = j
             continue
         if kind == "text":
-            groups.append(("item" if _LIST_ITEM.match(s) else "para", [i]))
+            groups.append(("item" if LIST_ITEM.match(s) else "para", [i]))
             i += 1
             continue
         idx = [i]
@@ -370,13 +370,13 @@ def _blocks_from_lines(
         while j < len(lines):
             t = lines[j].strip()
             prev = lines[j - 1].strip()
-            if not t or _LIST_ITEM.match(t) or _TABLE_CAPTION.match(t):
+            if not t or LIST_ITEM.match(t) or _TABLE_CAPTION.match(t):
                 break
             if _SENT_END.search(prev) and not _ABBREV_END.search(prev) and len(prev) < 0.85 * width:
                 break
             idx.append(j)
             j += 1
-        groups.append(("item" if _LIST_ITEM.match(s) else "para", idx))
+        groups.append(("item" if LIST_ITEM.match(s) else "para", idx))
         i = j
 
     # Text renditions split some paragraphs at old page breaks: rejoin a paragraph that

@@ -19,13 +19,15 @@ import re
 from peerqa.app.answer.analysis import QuestionAnalysis
 from peerqa.app.answer.details import defines
 from peerqa.ingest.sentences import split_sentences
+from peerqa.ingest.structure import LIST_ITEM
 from peerqa.records import Passage
 
-_LIST_LINE = re.compile(r"(?m)^(?:- |\d{1,2}[.)]\s)")
+_LIST_LINE = re.compile(LIST_ITEM.pattern, re.M)  # ingest's own item test, at every line start
 MIN_LIST_LINES = 2
 
 
 def holds_list(text: str) -> bool:
+    """Two or more list lines, as ingest writes them ("- ...", "1. ...")."""
     return len(_LIST_LINE.findall(text)) >= MIN_LIST_LINES
 
 
@@ -44,17 +46,21 @@ def asked_kind(analysis: QuestionAnalysis | None) -> str:
 
 def holds_answer_type(analysis: QuestionAnalysis, text: str) -> bool:
     """Does the passage hold the kind of answer the question asks for (a list, a definition)?"""
-    kind = asked_kind(analysis)
-    return holds_list(text) if kind == "list" else kind == "definition" and holds_definition(text, analysis.focus)
+    return _holds(asked_kind(analysis), text, analysis.focus)
+
+
+def _holds(kind: str, text: str, focus: str) -> bool:
+    return holds_list(text) if kind == "list" else kind == "definition" and holds_definition(text, focus)
 
 
 def prefer_answer_type(candidates: list[Passage], analysis: QuestionAnalysis | None, weight: float) -> list[Passage]:
     """The fused candidates with `weight` added to those that hold the asked-for kind of answer,
     re-sorted (ties keep the fused order); unchanged when the question asks for neither kind."""
-    if weight <= 0 or not candidates or analysis is None or not asked_kind(analysis):
+    kind = asked_kind(analysis)
+    if weight <= 0 or not candidates or analysis is None or not kind:
         return candidates
     for p in candidates:
-        if holds_answer_type(analysis, p.chunk.text):
+        if _holds(kind, p.chunk.text, analysis.focus):
             p.score = round(p.score + weight, 6)
     order = sorted(range(len(candidates)), key=lambda i: (-candidates[i].score, i))
     return [candidates[i] for i in order]
