@@ -231,8 +231,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _embedded_text_fits_the_model(self) -> Settings:
-        """A list's lead-in is embedded past the chunk bound: both together must fit what the model
-        reads, or the passage's own end would be cut off unseen."""
+        """A chunk's context (a list's lead-in, a paragraph's opening) is embedded past the chunk
+        bound: both together must fit what the model reads, or the passage's own end would be cut
+        off unseen."""
         if self.chunking.max_tokens + self.chunking.lead_in_tokens > self.model.max_tokens:
             raise ValueError(
                 f"chunking.max_tokens ({self.chunking.max_tokens}) + chunking.lead_in_tokens "
